@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine with Python 3.11 and make:
+#   make demo   set up .venv, then run the main job on the embedded data
+#   make test   the full test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned to the CPU wheel CI uses; requirements.txt then only checks its range.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m grading demo --out build/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_fc.py
+	$(BIN)/python benchmarks/bench_conv.py
+
+clean:
+	rm -rf build release $(VENV)
