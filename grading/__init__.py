@@ -1,0 +1,1 @@
+"""Instructor tooling: public-check data, release build, nbgrader glue, hardened grading."""
