@@ -1,0 +1,58 @@
+"""Ways to build the code under test for check tests: the reference, the stripped stub, and
+the reference with one function swapped for a buggy variant."""
+import importlib
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from assignment.checks import CATALOGUE, PublicExpected, evaluate, load_api
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def reference_api():
+    return load_api()
+
+
+@pytest.fixture(scope="session")
+def public_expected():
+    return PublicExpected.load()
+
+
+@pytest.fixture(scope="session")
+def stub_api(tmp_path_factory):
+    """The student release of the package (solutions stripped), importable as `stub_pkg`."""
+    from grading.strip import strip_file
+
+    dest = tmp_path_factory.mktemp("stub") / "stub_pkg"
+    shutil.copytree(ROOT / "assignment", dest, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in dest.rglob("*.py"):
+        text, _ = strip_file(path.read_text(), str(path.relative_to(dest.parent)))
+        path.write_text(text)
+    sys.path.insert(0, str(dest.parent))
+    try:
+        yield load_api("stub_pkg")
+    finally:
+        sys.path.remove(str(dest.parent))
+        for name in [m for m in sys.modules if m == "stub_pkg" or m.startswith("stub_pkg.")]:
+            del sys.modules[name]
+
+
+def with_bug(api, module, **replacements):
+    """A copy of `api` whose `module` has some attributes replaced (the rest untouched)."""
+    patched = types.SimpleNamespace(**vars(api))
+    original = getattr(api, module)
+    clone = types.ModuleType(original.__name__)
+    clone.__dict__.update({k: v for k, v in vars(original).items() if not k.startswith("__")})
+    clone.__dict__.update(replacements)
+    setattr(patched, module, clone)
+    return patched
+
+
+def run_check(name, api, expected=None, reference=None, hidden=True):
+    """Evaluate one check of the catalogue with public and hidden cases."""
+    return evaluate(CATALOGUE[name], api, expected=expected, hidden=hidden, reference=reference)
