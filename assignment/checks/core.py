@@ -12,6 +12,7 @@ code (`run`) can execute in another process than the part that judges (`judge`):
 Inputs and outputs are flat dicts of numpy arrays, so they cross processes as npz files
 with no pickle.
 """
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -139,7 +140,11 @@ def run_case(check, api, inputs):
     pristine = {k: np.array(v, copy=True) for k, v in inputs.items()}
     working = {k: np.array(v, copy=True) for k, v in inputs.items()}
     try:
-        got = check.run(api, working)
+        # A warning printed to stderr would zero an nbgrader test cell; nan and inf in the
+        # outputs are judged (and explained) instead.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = check.run(api, working)
     except NotImplementedError as e:
         raise StudentError(f"{check.name}: not implemented yet ({e})") from None
     except Exception as e:  # noqa: BLE001 - any failure of student code is reported, not raised

@@ -53,6 +53,27 @@ def with_bug(api, module, **replacements):
     return patched
 
 
+def source_bug(api, module, old, new, within=None):
+    """A copy of `api` whose `module` is the reference source with `old` replaced by `new`
+    (inside the top-level function or class `within`, by default the check's own): a realistic
+    bug written as the diff a student would make."""
+    original = getattr(api, module)
+    source = Path(original.__file__).read_text()
+    start = source.index(f"def {within}(") if within and f"def {within}(" in source else \
+        source.index(f"class {within}") if within else 0
+    end = min((i for i in (source.find("\ndef ", start + 1), source.find("\nclass ", start + 1)) if i > 0),
+              default=len(source))
+    span = source[start:end]
+    assert span.count(old) == 1, f"{old!r} must occur exactly once in {within or original.__file__}"
+    source = source[:start] + span.replace(old, new) + source[end:]
+    clone = types.ModuleType(original.__name__)
+    clone.__dict__.update(__package__=original.__package__, __file__=original.__file__)
+    exec(compile(source, original.__file__, "exec"), clone.__dict__)
+    patched = types.SimpleNamespace(**vars(api))
+    setattr(patched, module, clone)
+    return patched
+
+
 def run_check(name, api, expected=None, reference=None, hidden=True):
     """Evaluate one check of the catalogue with public and hidden cases."""
     return evaluate(CATALOGUE[name], api, expected=expected, hidden=hidden, reference=reference)
