@@ -1,0 +1,171 @@
+"""Speed of the pure-numpy fast layers against PyTorch's CPU conv2d / max_pool2d.
+
+Usage:
+    python benchmarks/bench_conv.py               # full table, about a minute
+    python benchmarks/bench_conv.py --quick       # smoke run: fewer repeats
+    python benchmarks/bench_conv.py --threads 1   # thread count for numpy's BLAS and torch
+
+Both libraries run in this one process with the same thread count. Each row times numpy's
+forward and backward and torch's forward+backward (autograd) on the same data and reports
+medians after a warm-up. The two libraries are timed in separate blocks with a pause in
+between: idle BLAS and OpenMP threads keep spinning for a while after a call, and would
+otherwise steal the cores from the other library. ratio = numpy throughput / torch
+throughput (above 1: numpy is faster); the target is at least 0.5. Conv rows also give
+numpy's GFLOP/s (forward plus the two backward products) and its fraction of the GEMM peak
+measured here. The exit code is 0 whatever the numbers are.
+"""
+import argparse
+import os
+import sys
+import time
+
+CONV_CASES = [  # (label, x shape, w shape, stride, pad)
+    ("a", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
+    ("b", (50, 3, 32, 32), (32, 3, 7, 7), 1, 3),
+    ("c", (64, 64, 16, 16), (64, 64, 3, 3), 1, 1),
+]
+POOL_CASES = [  # (label, x shape, pool height, pool width, stride)
+    ("2x2/2", (100, 3, 32, 32), 2, 2, 2),
+    ("2x2/2 on b", (50, 32, 32, 32), 2, 2, 2),
+    ("2x2/2 on c", (64, 64, 16, 16), 2, 2, 2),
+    ("3x3/2 on c", (64, 64, 16, 16), 3, 3, 2),
+    ("3x3/2", (100, 3, 32, 32), 3, 3, 2),
+]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke run")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for numpy's BLAS and for torch (default: all cores)")
+    return parser.parse_args()
+
+
+def limit_threads(n):
+    """Give numpy's BLAS n threads; returns a description of how."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        # Without threadpoolctl the BLAS reads these once, when numpy is first imported.
+        if "numpy" in sys.modules:
+            sys.exit("bench_conv: numpy was imported before its thread count could be set")
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(n)
+        return f"OPENBLAS/OMP/MKL_NUM_THREADS={n}"
+    threadpoolctl.threadpool_limits(n)
+    return f"threadpoolctl.threadpool_limits({n})"
+
+
+def median_ms(times):
+    times = sorted(times)
+    return 1e3 * times[len(times) // 2]
+
+
+def time_interleaved(funcs, repeats, warmup, pause=0.3):
+    """Median milliseconds of each function, calling them in turn on every repeat."""
+    time.sleep(pause)  # let threads of earlier calls stop spinning
+    times = [[] for _ in funcs]
+    for r in range(warmup + repeats):
+        for f, t in zip(funcs, times):
+            start = time.perf_counter()
+            f()
+            if r >= warmup:
+                t.append(time.perf_counter() - start)
+    return [median_ms(t) for t in times]
+
+
+def gemm_peak(np, dtype, n=2048, repeats=5):
+    """GFLOP/s of an n x n matrix product, the BLAS's practical peak on this machine."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    a @ a
+    ms = time_interleaved([lambda: a @ a], repeats, warmup=1)[0]
+    return 2 * n ** 3 / (ms * 1e-3) / 1e9
+
+
+def blas_name(np):
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas.get('version', '')}".strip()
+    except Exception:  # the config layout differs between numpy versions
+        return "unknown"
+
+
+def torch_step(torch, fn, inputs, grad):
+    """Forward and backward through fn with autograd, gradients cleared first."""
+    def step():
+        for t in inputs:
+            t.grad = None
+        fn(*inputs).backward(grad)
+    return step
+
+
+def bench_conv(np, torch, fl, case, dtype, repeats, warmup, peak):
+    label, x_shape, w_shape, stride, pad = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    conv_param = {"stride": stride, "pad": pad}
+    out, cache = fl.conv_forward_fast(x, w, b, conv_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    conv = lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride=stride, padding=pad)
+    fwd, bwd = time_interleaved([lambda: fl.conv_forward_fast(x, w, b, conv_param),
+                                 lambda: fl.conv_backward_fast(dout, cache)], repeats, warmup)
+    ref, = time_interleaved([torch_step(torch, conv, (tx, tw, tb), torch.tensor(dout))], repeats, warmup)
+    N, F, H_out, W_out = out.shape
+    flops = 3 * 2 * N * F * H_out * W_out * w[0].size  # forward, dx and dw products
+    gflops = flops / ((fwd + bwd) * 1e-3) / 1e9
+    name = f"conv {label} x{x_shape} w{w_shape} s{stride} p{pad}"
+    return name, fwd, bwd, ref, gflops, gflops / peak
+
+
+def bench_pool(np, torch, fl, case, dtype, repeats, warmup):
+    label, x_shape, ph, pw, stride = case
+    x = np.random.default_rng(0).standard_normal(x_shape).astype(dtype)
+    pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    out, cache = fl.max_pool_forward_fast(x, pool_param)
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    pool = lambda x: torch.nn.functional.max_pool2d(x, (ph, pw), stride)
+    fwd, bwd = time_interleaved([lambda: fl.max_pool_forward_fast(x, pool_param),
+                                 lambda: fl.max_pool_backward_fast(dout, cache)], repeats, warmup)
+    ref, = time_interleaved([torch_step(torch, pool, (tx,), torch.tensor(dout))], repeats, warmup)
+    method = fl.max_pool_method(x.shape, pool_param)
+    return f"pool {label} x{x_shape} ({method})", fwd, bwd, ref, None, None
+
+
+def main():
+    args = parse_args()
+    how = limit_threads(args.threads)
+    import numpy as np
+    import torch
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from assignment import fast_layers as fl
+
+    repeats, warmup = (3, 1) if args.quick else (15, 3)
+    print(f"numpy {np.__version__} ({blas_name(np)}, {how}); torch {torch.__version__} "
+          f"(set_num_threads({args.threads}), get_num_threads()={torch.get_num_threads()}, "
+          f"mkldnn {torch.backends.mkldnn.is_available()}); {os.cpu_count()} cores")
+    print(f"median of {repeats} repeats after {warmup} warm-up; ratio = numpy throughput / torch throughput")
+    header = f"{'case':<52} {'dtype':<8} {'np fwd':>8} {'np bwd':>8} {'torch f+b':>9} {'ratio':>6} {'GFLOP/s':>8} {'of peak':>7}"
+    misses = []
+    for dtype in (np.float64, np.float32):
+        peak = gemm_peak(np, dtype)
+        print(f"\n{np.dtype(dtype).name}: numpy GEMM peak {peak:.0f} GFLOP/s (2048 x 2048 matmul)")
+        print(header)
+        rows = [bench_conv(np, torch, fl, c, dtype, repeats, warmup, peak) for c in CONV_CASES]
+        rows += [bench_pool(np, torch, fl, c, dtype, repeats, warmup) for c in POOL_CASES]
+        for name, fwd, bwd, ref, gflops, frac in rows:
+            ratio = ref / (fwd + bwd)
+            extra = f"{gflops:>8.1f} {frac:>7.0%}" if gflops is not None else f"{'-':>8} {'-':>7}"
+            print(f"{name:<52} {np.dtype(dtype).name:<8} {fwd:>8.2f} {bwd:>8.2f} {ref:>9.2f} {ratio:>6.2f} {extra}")
+            if ratio < 0.5:
+                misses.append(f"{name} {np.dtype(dtype).name}")
+    print("\nbelow the 0.5 target: " + (", ".join(misses) if misses else "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
