@@ -8,9 +8,9 @@ every file under the release root, binary ones included:
   bytecode (it holds the reference even when the ``.py`` was stripped), links, hidden
   expected values (``*hidden*.npz``) and any ``.npz`` not allow-listed as public data;
 - by content: the marker phrases (``BEGIN SOLUTION``...) anywhere, in any file;
-- text files and notebook cells line by line against *fingerprints* of the reference:
-  the normalised lines that occur only inside solution or hidden-test regions of the
-  source (see :func:`fingerprint_lines`);
+- text files and notebook cells line by line: no line may contain a *fingerprint* of the
+  reference, a normalised line from inside a solution or hidden-test region of the source
+  (see :func:`fingerprint_lines`);
 - notebooks: no cell may hold outputs.
 """
 
@@ -56,15 +56,22 @@ def normalise(line: str) -> str:
 
 def fingerprint_lines(reference_lines: Iterable[str], public_code: Iterable[str] = (), *,
                       min_chars: int = MIN_FINGERPRINT_CHARS) -> frozenset[str]:
-    """Normalised reference lines of at least ``min_chars`` that no public code line equals.
+    """Normalised reference lines of at least ``min_chars``, as the scan looks for them.
 
-    A line that provided code also holds (``correct = x[np.arange(N), y]`` in a provided
-    loss and in a solution) is no secret, so it is tolerated; the same line in a comment,
-    a docstring, markdown or any other shipped text still fails the build.
+    Each line counts with and without a leading comment mark or a trailing comment, so that
+    a commented-out copy and a copy without the shape comment are found too. A line that
+    provided code also holds (``correct = x[np.arange(N), y]`` in a provided loss and in a
+    solution) is no secret and is left out; the same line in a comment, a docstring,
+    markdown or any other shipped text still fails the build.
     """
-    public = {normalise(line) for line in public_code}
-    return frozenset(n for n in map(normalise, reference_lines)
-                     if len(n) >= min_chars and n not in public)
+    public = [normalise(line) for line in public_code]
+    prints = set()
+    for line in reference_lines:
+        text = normalise(line)
+        for variant in (text, text.lstrip("# "), text.split(" #")[0]):
+            if len(variant) >= min_chars and not any(variant in p for p in public):
+                prints.add(variant)
+    return frozenset(prints)
 
 
 def scan(root: Path, *, fingerprints: frozenset[str] = frozenset(),
@@ -124,10 +131,14 @@ def _scan_lines(lines: list[str], rel: str, fingerprints: frozenset[str], cell: 
         phrase = next((p for p in MARKER_PHRASES if p in line), None)
         if phrase:
             leaks.append(Leak(rel, number, f"holds the marker {phrase!r}", cell))
-        elif normalise(line) in fingerprints:
+        elif fingerprints and (match := _fingerprint_in(normalise(line), fingerprints)):
             leaks.append(Leak(rel, number, "holds a line of the reference solution or hidden "
-                              f"tests: {normalise(line)[:60]!r}", cell))
+                              f"tests: {match[:60]!r}", cell))
     return leaks
+
+
+def _fingerprint_in(text: str, fingerprints: frozenset[str]) -> str | None:
+    return next((f for f in fingerprints if f in text), None)
 
 
 def _scan_notebook(data: bytes, rel: str, fingerprints: frozenset[str]) -> list[Leak]:

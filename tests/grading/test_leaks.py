@@ -115,22 +115,22 @@ def test_solution_text_left_in_a_notebook_cell_is_found(tmp_path):
 
 
 def test_reference_line_in_any_text_is_found(tmp_path):
-    """Is a reference line found in a comment of a shipped file, whatever its spacing?"""
+    """Is a reference line found in shipped text, commented out, respaced or inside prose?"""
     root = clean_release(tmp_path)
-    (root / "assignment/layers.py").write_text(
-        "def f():\n    # hint:   out = x.reshape(x.shape[0], -1).dot(w)   +  b\n    return 1\n")
-    prints = fingerprint_lines(["    out = x.reshape(x.shape[0], -1).dot(w) + b"])
-    assert not found(root, fingerprints=prints)  # the comment holds more than the line
-    (root / "assignment/layers.py").write_text(
-        "def f():\n    out  =  x.reshape(x.shape[0], -1).dot(w) + b\n    return 1\n")
-    assert found(root, fingerprints=prints) == {("assignment/layers.py", 2, None)}
+    prints = fingerprint_lines(["    out = x.reshape(x.shape[0], -1).dot(w) + b  # (N, M)"])
+    for line in ["    out  =  x.reshape(x.shape[0], -1).dot(w) + b",
+                 "    # out = x.reshape(x.shape[0], -1).dot(w) + b  # (N, M)",
+                 "    hint: use `out = x.reshape(x.shape[0], -1).dot(w) + b` here"]:
+        (root / "assignment/layers.py").write_text(f"def f():\n{line}\n    return 1\n")
+        assert found(root, fingerprints=prints) == {("assignment/layers.py", 2, None)}, line
 
 
 def test_fingerprints_skip_short_lines_and_lines_public_code_shows():
     """Are short lines and lines that provided code also holds left out of the fingerprints?"""
     prints = fingerprint_lines(
-        ["N = x.shape[0]", "  correct = x[np.arange(N), y]  ", SECRET, "", "    # same line"],
-        ["correct = x[np.arange(N), y]"])
+        ["N = x.shape[0]", "  correct = x[np.arange(N), y]  ", SECRET, "", "    # same line",
+         "margins = np.maximum(0, x - correct + 1.0)"],
+        ["correct = x[np.arange(N), y]", "margins = np.maximum(0, x - correct + 1.0)  # (N, C)"])
     assert prints == frozenset({SECRET})
     assert normalise("  a \t b  ") == "a b"
 

@@ -1,0 +1,89 @@
+"""Read the nbgrader structure of a notebook: which text only the instructor may see.
+
+nbgrader's ``generate_assignment`` does the notebook transforms themselves (solution cells
+become stubs, hidden tests go, outputs are cleared, cells are locked). What the release
+build needs on top is to check a source notebook before nbgrader sees it, so that a stray
+marker is reported with its cell and line, and to know which lines are reference-only,
+so that the leak scan can look for them in what ships.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+
+from grading.errors import ReleaseError, StripError
+from grading.strip import HIDDEN, SOLUTION, find_markers
+
+
+def load(path: Path, display: str | None = None) -> nbformat.NotebookNode:
+    """The notebook at ``path`` as nbformat 4; ``display`` names it in errors."""
+    name = display or str(path)
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except (OSError, ValueError, json.JSONDecodeError) as error:
+        raise ReleaseError(name, None, f"not a readable notebook: {error}") from None
+
+
+def nbgrader_role(cell: nbformat.NotebookNode) -> tuple[bool, bool]:
+    """(is a solution cell, is a graded cell) from the cell's nbgrader metadata."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("solution", False)), bool(meta.get("grade", False))
+
+
+def check_markers(nb: nbformat.NotebookNode, display: str) -> None:
+    """Refuse markers nbgrader would mishandle, naming the cell and line.
+
+    Solution markers belong in solution cells, hidden-test markers in graded code cells
+    (nbgrader restores only those at autograde time); both must be balanced and unnested.
+    """
+    for index, cell in enumerate(nb.cells):
+        regions = find_markers(cell.source.split("\n"), display, cell=index)
+        solution, grade = nbgrader_role(cell)
+        for region in regions:
+            if region.kind == SOLUTION and not solution:
+                raise StripError(display, region.begin, "solution markers in a cell that is not "
+                                 "an nbgrader solution cell", cell=index)
+            if region.kind == HIDDEN and not (grade and cell.cell_type == "code" and not solution):
+                raise StripError(display, region.begin, "hidden-test markers outside an "
+                                 "nbgrader autograder-test cell", cell=index)
+
+
+def reference_and_code_lines(nb: nbformat.NotebookNode, display: str
+                             ) -> tuple[list[str], list[str]]:
+    """(reference-only lines, public code lines) of a source notebook's cells.
+
+    Reference-only: the inside of solution and hidden-test regions, and the whole of a
+    solution cell without markers (nbgrader replaces such a cell by its stub). Public code:
+    the other lines of code cells, comments left out (see ``strip.code_lines`` for why).
+    """
+    reference: list[str] = []
+    code: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        lines = cell.source.split("\n")
+        regions = find_markers(lines, display, cell=index)
+        solution, _ = nbgrader_role(cell)
+        if solution and not any(r.kind == SOLUTION for r in regions):
+            reference.extend(lines)
+            continue
+        inside = {n for r in regions for n in range(r.begin, r.end + 1)}
+        for region in regions:
+            reference.extend(region.body)
+        if cell.cell_type == "code":
+            code.extend(line for number, line in enumerate(lines, start=1)
+                        if number not in inside and not line.lstrip().startswith("#"))
+    return reference, code
+
+
+def mentions(nb: nbformat.NotebookNode, name: str) -> bool:
+    """Whether any cell of ``nb`` uses ``name`` as a whole word."""
+    word = re.compile(rf"\b{re.escape(name)}\b")
+    return any(word.search(cell.source) for cell in nb.cells)
+
+
+def cells_with_outputs(nb: nbformat.NotebookNode) -> list[int]:
+    """Indices of the code cells that still hold outputs."""
+    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.get("outputs")]

@@ -1,0 +1,399 @@
+"""Build the student release from the instructor's source, as a visible list of small steps.
+
+Source (this repository) -> ``stage_source`` into the ``source/<assignment>/`` folder of
+a throwaway nbgrader course:
+
+1. ``stage_package``: ``assignment/`` with every ``.py`` stripped (``strip.strip_file``:
+   solution regions become stubs, hidden-test regions go), public data copied, caches and
+   hidden data left behind;
+2. ``stage_notebooks``: ``notebooks/*.ipynb`` to the top level, markers checked;
+3. ``stage_datasets_tool``: the download tool and the embedded-data generator, no data;
+4. ``stage_top_files``: ``requirements.txt`` and the student README.
+
+Then nbgrader ``generate_assignment`` turns the notebooks into student notebooks
+(solution cells stubbed, hidden tests removed, outputs cleared, cells locked), the
+release is assembled in a temporary folder, ``leaks.check_release`` scans it, and only a
+clean release is copied to ``out``.
+
+The same staged folder is the source of the grading course (:func:`build_course`), so
+``nbgrader autograde`` copies only release-safe files next to a submission.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+from grading import notebook_transforms as nbt
+from grading.course import CELL_TIMEOUT, Course, register
+from grading.errors import LeakError, ReleaseError
+from grading.leaks import PUBLIC_DATA, Leak, fingerprint_lines, scan
+from grading.strip import (SOLUTION, NotebookOf, Region, code_lines, find_regions, source_line,
+                           strip_file)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "assignment"
+NOTEBOOKS = "notebooks"
+DATASETS = "datasets"
+# Top level of datasets/ only: the tool and the embedded-data generator, never the data.
+DATASET_TOOL = ("*.py", "*.sh", "README.md")
+STUDENT_README = "grading/student_README.md"
+REQUIREMENTS = "requirements.txt"
+# Never staged: bytecode and caches carry the reference; hidden expected values are the
+# hardened grader's, not the students'.
+NEVER_STAGED = ("__pycache__", "*.pyc", "*.pyo", ".ipynb_checkpoints", "*hidden*")
+# The classic order; a stub names the first notebook in it that uses the function.
+CURRICULUM = ("FullyConnectedNets", "BatchNormalization", "Dropout", "ConvolutionalNetworks",
+              "PyTorch", "Network_Visualization")
+
+
+@dataclass(frozen=True)
+class Stripped:
+    """A solution region replaced by a stub: source-relative path, line, function."""
+
+    path: str
+    line: int
+    qualname: str
+
+
+@dataclass
+class Staged:
+    """What staging wrote (paths relative to the staged folder) and what it learned."""
+
+    files: list[str] = field(default_factory=list)
+    notebooks: list[str] = field(default_factory=list)
+    stripped: list[Stripped] = field(default_factory=list)
+    hidden_regions: int = 0
+    student_files: list[str] = field(default_factory=list)
+    reference: list[str] = field(default_factory=list)
+    public_code: list[str] = field(default_factory=list)
+    # staged path -> (source path, strip regions to map lines back, or None when unchanged)
+    origins: dict[str, tuple[str, list[Region] | None]] = field(default_factory=dict)
+
+    def add(self, other: Staged) -> None:
+        for name in ("files", "notebooks", "stripped", "student_files", "reference",
+                     "public_code"):
+            getattr(self, name).extend(getattr(other, name))
+        self.hidden_regions += other.hidden_regions
+        self.origins.update(other.origins)
+
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        return fingerprint_lines(self.reference, self.public_code)
+
+
+@dataclass(frozen=True)
+class ReleaseReport:
+    """What :func:`build_release` wrote to ``out``."""
+
+    out: Path
+    files: tuple[str, ...]
+    notebooks: tuple[str, ...]
+    stripped: tuple[Stripped, ...]
+    hidden_regions: int
+    student_files: tuple[str, ...]
+    seconds: float
+
+    @property
+    def stripped_regions(self) -> int:
+        return len(self.stripped)
+
+
+# -- staging steps -------------------------------------------------------------------------
+
+def stage_package(source_root: Path, dest: Path, notebook_of: NotebookOf | None = None
+                  ) -> Staged:
+    """Copy ``assignment/`` to ``dest`` with every ``.py`` stripped."""
+    staged = Staged()
+    package = source_root / PACKAGE
+    if not package.is_dir():
+        raise ReleaseError(PACKAGE, None, "stage_package: the source has no package folder")
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(source_root).as_posix()
+        if _never_staged(path.relative_to(package)) or path.is_dir():
+            continue
+        if path.is_symlink():
+            raise ReleaseError(rel, None, "stage_package: links are not copied into a release; "
+                               "make it a plain file")
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".py":
+            text = _read_text(path, rel)
+            stripped, regions = strip_file(text, rel, notebook_of=notebook_of)
+            target.write_text(stripped, encoding="utf-8", newline="")
+            solutions = [r for r in regions if r.kind == SOLUTION]
+            staged.stripped.extend(Stripped(rel, r.begin, r.qualname) for r in solutions)
+            staged.hidden_regions += len(regions) - len(solutions)
+            if solutions:
+                staged.student_files.append(rel)
+            staged.reference.extend(line for r in regions for line in r.body)
+            staged.public_code.extend(code_lines(text, regions))
+            staged.origins[rel] = (rel, regions)
+        else:
+            shutil.copyfile(path, target)
+            staged.origins[rel] = (rel, None)
+        staged.files.append(rel)
+    return staged
+
+
+def stage_notebooks(notebooks: dict[str, Path], dest: Path, source_root: Path) -> Staged:
+    """Copy the chosen notebooks to the top of ``dest`` after checking their markers."""
+    staged = Staged()
+    for name, path in notebooks.items():
+        display = path.relative_to(source_root).as_posix()
+        nb = nbt.load(path, display)
+        nbt.check_markers(nb, display)
+        reference, code = nbt.reference_and_code_lines(nb, display)
+        staged.reference.extend(reference)
+        staged.public_code.extend(code)
+        shutil.copyfile(path, dest / name)
+        staged.notebooks.append(name)
+        staged.origins[name] = (display, None)
+    return staged
+
+
+def stage_datasets_tool(source_root: Path, dest: Path) -> Staged:
+    """Copy the top-level tool files of ``datasets/`` (no data, no subfolders)."""
+    staged = Staged()
+    folder = source_root / DATASETS
+    if not folder.is_dir():
+        return staged
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.is_symlink() and \
+                any(fnmatch.fnmatch(path.name, p) for p in DATASET_TOOL):
+            rel = f"{DATASETS}/{path.name}"
+            staged.add(_copy(path, dest / rel, rel, rel))
+    return staged
+
+
+def stage_top_files(source_root: Path, dest: Path) -> Staged:
+    """``requirements.txt`` as it is, and the student README as ``README.md``."""
+    staged = Staged()
+    for source, rel in ((REQUIREMENTS, REQUIREMENTS), (STUDENT_README, "README.md")):
+        path = source_root / source
+        if not path.is_file():
+            raise ReleaseError(source, None, "stage_top_files: missing; a release needs it")
+        staged.add(_copy(path, dest / rel, rel, source))
+    return staged
+
+
+def stage_source(source_root: Path = REPO_ROOT, dest: Path | None = None, *,
+                 notebooks: Iterable[str] | None = None,
+                 notebook_of: NotebookOf | None = None) -> Staged:
+    """Stage the release-safe files and the source notebooks into ``dest`` (an empty folder)."""
+    source_root = _source_root(source_root)
+    if dest is None:
+        raise ReleaseError(None, None, "stage_source: expected a destination folder, got None")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise ReleaseError(dest, None, "stage_source: the destination is not empty")
+    chosen = select_notebooks(source_root, notebooks)
+    if notebook_of is None:
+        notebook_of = notebook_index(chosen)
+    staged = Staged()
+    staged.add(stage_package(source_root, dest, notebook_of))
+    staged.add(stage_notebooks(chosen, dest, source_root))
+    staged.add(stage_datasets_tool(source_root, dest))
+    staged.add(stage_top_files(source_root, dest))
+    return staged
+
+
+# -- notebooks -------------------------------------------------------------------------------
+
+def select_notebooks(source_root: Path, names: Iterable[str] | None = None) -> dict[str, Path]:
+    """``{file name: path}`` of ``notebooks/*.ipynb``, all or the ``names`` asked for."""
+    found = {p.name: p for p in sorted((source_root / NOTEBOOKS).glob("*.ipynb"))}
+    if names is None:
+        return found
+    chosen = {}
+    for name in names:
+        file = name if name.endswith(".ipynb") else f"{name}.ipynb"
+        if file not in found:
+            raise ReleaseError(f"{NOTEBOOKS}/{file}", None, "select_notebooks: no such notebook; "
+                               f"there are {sorted(found) or 'none'}")
+        chosen[file] = found[file]
+    return chosen
+
+
+def notebook_index(notebooks: dict[str, Path]) -> Callable[[str], str | None]:
+    """``notebook_of(qualname)``: the first notebook, in curriculum order, that uses the name.
+
+    A method is looked up by its class (``FullyConnectedNet.loss`` -> ``FullyConnectedNet``).
+    """
+    def rank(name: str) -> tuple[int, str]:
+        stem = name.removesuffix(".ipynb")
+        return (CURRICULUM.index(stem) if stem in CURRICULUM else len(CURRICULUM), stem)
+
+    loaded = [(name, nbt.load(notebooks[name])) for name in sorted(notebooks, key=rank)]
+
+    def notebook_of(qualname: str) -> str | None:
+        top = qualname.split(".")[0]
+        return next((name for name, nb in loaded if nbt.mentions(nb, top)), None)
+
+    return notebook_of
+
+
+# -- the build -------------------------------------------------------------------------------
+
+def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "release", *,
+                  replace: bool = False, notebooks: Iterable[str] | None = None,
+                  notebook_of: NotebookOf | None = None,
+                  public_data: Iterable[str] = PUBLIC_DATA) -> ReleaseReport:
+    """Build the student release of ``source_root`` into ``out``.
+
+    ``out`` must be missing or empty unless ``replace`` is true, in which case its contents
+    (and nothing outside it) are deleted, but only once the new release has passed the leak
+    scan. ``notebooks`` limits the notebooks shipped (names with or without ``.ipynb``).
+    Raises :class:`ReleaseError` (a :class:`LeakError` from the scan) with file and line.
+    """
+    start = time.perf_counter()
+    source_root = _source_root(source_root)
+    out = _check_out(Path(out), source_root, replace)
+    with tempfile.TemporaryDirectory(prefix="release-build-") as tmp:
+        course = Course(Path(tmp) / "course")
+        course.setup()
+        staged = stage_source(source_root, course.source_dir, notebooks=notebooks,
+                              notebook_of=notebook_of)
+        course.write_config(student_files=staged.student_files)
+        generated = course.generate_assignment() if staged.notebooks else []
+        built = Path(tmp) / "release"
+        assemble(course.source_dir, generated, built)
+        leaks = scan(built, fingerprints=staged.fingerprints, public_data=public_data)
+        if leaks:
+            raise LeakError([_to_source(leak, staged) for leak in leaks])
+        _empty(out)
+        shutil.copytree(built, out, dirs_exist_ok=True)
+    files = tuple(sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()))
+    return ReleaseReport(out, files, tuple(staged.notebooks), tuple(staged.stripped),
+                         staged.hidden_regions, tuple(staged.student_files),
+                         time.perf_counter() - start)
+
+
+def assemble(staged_dir: Path, generated: list[Path], dest: Path) -> None:
+    """The release: the staged files without source notebooks, plus nbgrader's notebooks."""
+    shutil.copytree(staged_dir, dest, ignore=_top_notebooks(staged_dir))
+    for notebook in generated:
+        shutil.copyfile(notebook, dest / notebook.name)
+    missing = sorted({p.name for p in staged_dir.glob("*.ipynb")} - {p.name for p in generated})
+    if missing:
+        raise ReleaseError(f"{NOTEBOOKS}/{missing[0]}", None, "nbgrader generate_assignment "
+                           "wrote no student version of this notebook")
+
+
+def build_course(source_root: Path = REPO_ROOT, root: Path | None = None, *,
+                 students: Iterable[str] = (), notebooks: Iterable[str] | None = None,
+                 timeout: int = CELL_TIMEOUT) -> Course:
+    """A grading course at ``root`` (missing or empty): staged source, config, gradebook.
+
+    The source folder holds the instructor notebooks (nbgrader restores hidden tests from
+    the gradebook) and only release-safe files, since ``nbgrader autograde`` copies them
+    next to the student's code. The ``.py`` files with solution regions are excluded from
+    that overwrite (``student_files``).
+    """
+    if root is None:
+        raise ReleaseError(None, None, "build_course: expected a course folder, got None")
+    course = Course(Path(root))
+    if course.root.exists() and any(course.root.iterdir()):
+        raise ReleaseError(course.root, None, "build_course: the course folder is not empty")
+    course.setup()
+    staged = stage_source(source_root, course.source_dir, notebooks=notebooks)
+    course.write_config(student_files=staged.student_files, timeout=timeout)
+    if staged.notebooks:
+        course.generate_assignment()
+    register(course, students)
+    return course
+
+
+def student_regions(source_root: Path = REPO_ROOT) -> dict[str, tuple[str, ...]]:
+    """``{assignment-relative .py path: qualnames of its solution regions}`` of the source.
+
+    These are the functions a submission provides; everything else is the instructor's.
+    """
+    source_root = _source_root(source_root)
+    regions = {}
+    for path in sorted((source_root / PACKAGE).rglob("*.py")):
+        if _never_staged(path.relative_to(source_root / PACKAGE)):
+            continue
+        rel = path.relative_to(source_root).as_posix()
+        names = tuple(dict.fromkeys(r.qualname for r in find_regions(_read_text(path, rel), rel)
+                                    if r.kind == SOLUTION))
+        if names:
+            regions[rel] = names
+    return regions
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _source_root(source_root: Path) -> Path:
+    root = Path(source_root).resolve()
+    if not (root / PACKAGE).is_dir():
+        raise ReleaseError(root, None, f"not a source tree: expected a {PACKAGE}/ folder in it")
+    return root
+
+
+def _check_out(out: Path, source_root: Path, replace: bool) -> Path:
+    """Refuse an output that is a file, holds the source, or lies in what the build reads."""
+    out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise ReleaseError(out, None, "build_release: the output exists and is not a folder")
+    if out == source_root or out in source_root.parents:
+        raise ReleaseError(out, None, "build_release: the output would contain the source tree")
+    for inside in (PACKAGE, NOTEBOOKS, DATASETS, "grading", ".git"):
+        if out.is_relative_to(source_root / inside):
+            raise ReleaseError(out, None, f"build_release: the output lies inside {inside}/ "
+                               "of the source")
+    if out.exists() and any(out.iterdir()) and not replace:
+        raise ReleaseError(out, None, "build_release: the output folder is not empty "
+                           "(pass replace=True to replace its contents)")
+    return out
+
+
+def _empty(folder: Path) -> None:
+    """Delete what ``folder`` holds without following links out of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _never_staged(rel: Path) -> bool:
+    return any(fnmatch.fnmatch(part, p) for part in rel.parts for p in NEVER_STAGED)
+
+
+def _top_notebooks(top: Path):
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n.endswith(".ipynb")] if Path(folder) == top else []
+    return ignore
+
+
+def _read_text(path: Path, rel: str) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError as error:
+        raise ReleaseError(rel, None, f"not UTF-8 text: {error.reason}") from None
+
+
+def _copy(path: Path, target: Path, rel: str, source_rel: str) -> Staged:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
+    staged = Staged(files=[rel])
+    staged.origins[rel] = (source_rel, None)
+    return staged
+
+
+def _to_source(leak: Leak, staged: Staged) -> Leak:
+    """The leak located in the source file it came from, where that is known."""
+    source, regions = staged.origins.get(leak.path, (leak.path, None))
+    line = leak.line
+    if line is not None and regions:
+        line = source_line(regions, line)
+    return replace(leak, path=source, line=line)
