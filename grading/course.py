@@ -1,0 +1,217 @@
+"""An nbgrader course directory for grading: its layout, its config, its gradebook.
+
+Layout under ``root`` (nbgrader's own names)::
+
+    nbgrader_config.py          written by :meth:`Course.write_config`
+    gradebook.db                mode 0600: it holds the hidden tests in plain text
+    source/<assignment>/        instructor notebooks + release-safe files (release.stage_source)
+    release/<assignment>/       nbgrader generate_assignment output
+    submitted/<student>/<assignment>/
+    autograded/<student>/<assignment>/
+    feedback/<student>/<assignment>/
+
+The traps of nbgrader 0.9.6 this config closes, each measured by tests/grading/test_course.py:
+
+- ``nbgrader autograde`` copies every non-notebook file of ``source/<assignment>/`` over
+  the submission. ``Autograde.exclude_overwriting`` names the ``.py`` files students edit so
+  that their code, not the instructor's, is graded. (The source folder holds no solutions
+  anyway: its ``.py`` files are the stripped release copies, see ``release.stage_source``.)
+- A graded cell that writes anything to stderr scores 0 (``nbgrader.utils.determine_grade``),
+  and numpy warnings such as "overflow encountered in exp" go to stderr. nbgrader's own
+  ``IgnorePattern`` preprocessor runs after execution and before the scores are saved; it
+  is enabled with a pattern that matches Python's warning format
+  (``file:line: SomethingWarning: message``), so a warning no longer costs the cell while
+  any other stderr text (and every error) still does.
+- The per-cell timeout is ``Execute.timeout`` (30 s by default): set to :data:`CELL_TIMEOUT`.
+- Hidden tests sit in plain text in ``gradebook.db``. The file is created 0600 before
+  nbgrader opens it (SQLite gives its journal the same mode) and the course root is 0700.
+  This keeps out other users only: a kernel running as the same user can still read it,
+  which is why the authoritative score comes from the hardened grader.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from grading.errors import CourseError
+
+ASSIGNMENT = "a2"
+COURSE_ID = "assignment-suite"
+CELL_TIMEOUT = 300
+# warnings.formatwarning writes "path:lineno: Category: message"; nbgrader drops a whole
+# stderr output when this pattern is found in it (re.search).
+WARNING_PATTERN = r"(?m)^.+:\d+: \w*Warning: "
+NBGRADER_TIMEOUT = 3600
+
+
+class Course:
+    """Paths and nbgrader commands of one course directory (nothing is created until asked)."""
+
+    def __init__(self, root: Path, assignment: str = ASSIGNMENT) -> None:
+        self.root = Path(root).resolve()
+        self.assignment = assignment
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "nbgrader_config.py"
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.gradebook}"
+
+    @property
+    def source_dir(self) -> Path:
+        return self.root / "source" / self.assignment
+
+    @property
+    def release_dir(self) -> Path:
+        return self.root / "release" / self.assignment
+
+    def submitted_dir(self, student: str) -> Path:
+        return self.root / "submitted" / student / self.assignment
+
+    def autograded_dir(self, student: str) -> Path:
+        return self.root / "autograded" / student / self.assignment
+
+    def feedback_dir(self, student: str) -> Path:
+        return self.root / "feedback" / student / self.assignment
+
+    def setup(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT) -> None:
+        """Create the root (0700), the source folder, the gradebook (0600) and the config."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        self.source_dir.mkdir(parents=True, exist_ok=True)
+        if not self.gradebook.exists():
+            os.close(os.open(self.gradebook, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        self.write_config(student_files=student_files, timeout=timeout)
+
+    def write_config(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT
+                     ) -> Path:
+        """Write ``nbgrader_config.py``; ``student_files`` are assignment-relative ``.py`` paths."""
+        bad = [f for f in student_files if Path(f).is_absolute() or ".." in Path(f).parts]
+        if bad:
+            raise CourseError(self.config_file, None, "write_config: student_files must be paths "
+                              f"relative to the assignment folder, got {bad}")
+        if not isinstance(timeout, int) or timeout <= 0:
+            raise CourseError(self.config_file, None, "write_config: timeout must be a positive "
+                              f"number of seconds, got {timeout!r}")
+        self.config_file.write_text(config_text(self, sorted(student_files), timeout))
+        return self.config_file
+
+    def nbgrader(self, *args: str, timeout: int = NBGRADER_TIMEOUT) -> str:
+        """Run ``python -m nbgrader ARGS`` in the course root; its log, or a CourseError."""
+        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.root / ".jupyter"),
+                   PATH=_path_with_scripts(os.environ.get("PATH", "")))
+        env.pop("PYTHONPATH", None)
+        try:
+            done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root,
+                                  env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CourseError(self.root, None, f"nbgrader {' '.join(args)}: no result after "
+                              f"{timeout} s") from None
+        finally:
+            self.secure_gradebook()
+        log = done.stdout + done.stderr
+        if done.returncode != 0:
+            tail = "\n".join(log.strip().splitlines()[-15:])
+            raise CourseError(self.root, None, f"nbgrader {' '.join(args)} failed "
+                              f"(exit {done.returncode}):\n{tail}")
+        return log
+
+    def generate_assignment(self) -> list[Path]:
+        """Run nbgrader generate_assignment; the release notebooks it wrote."""
+        self.nbgrader("generate_assignment", self.assignment, "--force")
+        return sorted(self.release_dir.glob("*.ipynb"))
+
+    def add_submission(self, student: str, folder: Path) -> Path:
+        """Copy a submission in the release layout to ``submitted/<student>/<assignment>/``."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise CourseError(folder, None, "add_submission: expected a folder in the release "
+                              "layout")
+        dest = self.submitted_dir(student)
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(folder, dest, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
+        return dest
+
+    def autograde(self, student: str) -> str:
+        """Run nbgrader autograde for one student (again, if already graded); its log."""
+        return self.nbgrader("autograde", self.assignment, "--student", student, "--force")
+
+    def secure_gradebook(self) -> None:
+        """Reset the gradebook (and a leftover journal) to 0600."""
+        for path in (self.gradebook, self.gradebook.with_name(self.gradebook.name + "-journal")):
+            if path.exists():
+                path.chmod(0o600)
+
+
+def config_text(course: Course, student_files: Sequence[str], timeout: int) -> str:
+    """The ``nbgrader_config.py`` of ``course`` (see the module docstring for each setting)."""
+    return "\n".join([
+        "# Written by grading.course: rebuild it with Course.write_config rather than editing.",
+        "c = get_config()  # noqa: F821 (nbgrader provides it)",
+        f"c.CourseDirectory.root = {str(course.root)!r}",
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}",
+        f"c.CourseDirectory.db_url = {course.db_url!r}",
+        "# nbgrader copies every source file over the submission except these.",
+        f"c.Autograde.exclude_overwriting = {{{course.assignment!r}: {list(student_files)!r}}}",
+        f"c.Execute.timeout = {timeout}",
+        "# A numpy warning on stderr must not zero a graded cell.",
+        "c.IgnorePattern.enabled = True",
+        f"c.IgnorePattern.pattern = {WARNING_PATTERN!r}",
+        "",
+    ])
+
+
+def register(course: Course, students: Iterable[str] = ()) -> None:
+    """Create the assignment and ``students`` in the gradebook (nbgrader's Gradebook API).
+
+    ``generate_assignment`` adds the notebooks and graded cells; this adds whom to grade,
+    so that the formgrader lists students before they submit.
+    """
+    from nbgrader.api import Gradebook  # slow import, needed only here
+
+    if not course.gradebook.exists():
+        raise CourseError(course.gradebook, None, "register: the course is not set up "
+                          "(call Course.setup first)")
+    with _scripts_on_path(), Gradebook(course.db_url, COURSE_ID) as gradebook:
+        gradebook.update_or_create_assignment(course.assignment)
+        for student in students:
+            gradebook.update_or_create_student(student)
+    course.secure_gradebook()
+
+
+def _path_with_scripts(path: str) -> str:
+    """``path`` with this interpreter's scripts folder first.
+
+    nbgrader creates a new gradebook by running the ``alembic`` command found on PATH,
+    which is missing when the interpreter of a virtual environment runs unactivated.
+    """
+    scripts = str(Path(sys.executable).parent)
+    return os.pathsep.join([scripts] + [p for p in path.split(os.pathsep) if p and p != scripts])
+
+
+@contextmanager
+def _scripts_on_path():
+    """PATH as :func:`_path_with_scripts` makes it, for the duration of an in-process call."""
+    before = os.environ.get("PATH")
+    os.environ["PATH"] = _path_with_scripts(before or "")
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PATH"]
+        else:
+            os.environ["PATH"] = before
