@@ -358,11 +358,12 @@ def conv_forward_naive(x, w, b, conv_param):
     H_out = 1 + (H + 2 * pad - HH) // stride
     W_out = 1 + (W + 2 * pad - WW) // stride
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H+2pad, W+2pad)
+    w_rows = w.reshape(F, -1)  # (F, C*HH*WW)
     out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
     for i in range(H_out):
         for j in range(W_out):
             window = xp[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]  # (N, C, HH, WW)
-            out[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b  # (N, F)
+            out[:, :, i, j] = window.reshape(N, -1) @ w_rows.T + b  # (N, F)
     ### END SOLUTION
     cache = (x, w, b, conv_param)
     return out, cache
