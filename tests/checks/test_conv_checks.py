@@ -119,6 +119,8 @@ BUGS = [
      "out = out.reshape(N, C, H, W)", "out differs"),
     ("spatial_batchnorm_forward", "layers", "batchnorm_forward(rows, gamma, beta, bn_param)",
      "batchnorm_forward(rows, gamma, beta, dict(bn_param))", "running_mean differs"),
+    ("spatial_batchnorm_forward", "layers", "batchnorm_forward(rows, gamma, beta, bn_param)",
+     'batchnorm_forward(rows, gamma, beta, {**bn_param, "mode": "train"})', "out differs"),
     ("spatial_batchnorm_backward", "layers", "rows = dout.transpose(0, 2, 3, 1).reshape(-1, C)",
      "rows = dout.reshape(-1, C)", "dx differs"),
     ("spatial_batchnorm_backward", "layers", "dx = dx.reshape(N, H, W, C).transpose(0, 3, 1, 2)",
