@@ -32,6 +32,7 @@ The traps of nbgrader 0.9.6 this config closes, each measured by tests/grading/t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,8 @@ CELL_TIMEOUT = 300
 # stderr output when this pattern is found in it (re.search).
 WARNING_PATTERN = r"(?m)^.+:\d+: \w*Warning: "
 NBGRADER_TIMEOUT = 3600
+# A student id is a folder name and, for `nbgrader --student`, a glob: keep it plain.
+STUDENT_ID = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_.@-]*")
 
 
 class Course:
@@ -78,13 +81,13 @@ class Course:
         return self.root / "release" / self.assignment
 
     def submitted_dir(self, student: str) -> Path:
-        return self.root / "submitted" / student / self.assignment
+        return self.root / "submitted" / check_student_id(student) / self.assignment
 
     def autograded_dir(self, student: str) -> Path:
-        return self.root / "autograded" / student / self.assignment
+        return self.root / "autograded" / check_student_id(student) / self.assignment
 
     def feedback_dir(self, student: str) -> Path:
-        return self.root / "feedback" / student / self.assignment
+        return self.root / "feedback" / check_student_id(student) / self.assignment
 
     def setup(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT) -> None:
         """Create the root (0700), the source folder, the gradebook (0600) and the config."""
@@ -146,15 +149,26 @@ class Course:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
         return dest
 
-    def autograde(self, student: str) -> str:
-        """Run nbgrader autograde for one student (again, if already graded); its log."""
-        return self.nbgrader("autograde", self.assignment, "--student", student, "--force")
+    def autograde(self, student: str | None = None) -> str:
+        """Run nbgrader autograde for one student or every submission (again if graded); its log."""
+        args = ["autograde", self.assignment, "--force"]
+        if student is not None:
+            args += ["--student", check_student_id(student)]
+        return self.nbgrader(*args)
 
     def secure_gradebook(self) -> None:
         """Reset the gradebook (and a leftover journal) to 0600."""
         for path in (self.gradebook, self.gradebook.with_name(self.gradebook.name + "-journal")):
             if path.exists():
                 path.chmod(0o600)
+
+
+def check_student_id(student: str) -> str:
+    """``student`` if it is a safe folder name and no nbgrader glob; else a CourseError."""
+    if not isinstance(student, str) or not STUDENT_ID.fullmatch(student):
+        raise CourseError(None, None, "student id: expected letters, digits and . _ @ - "
+                          f"(not starting with . or -), got {student!r}")
+    return student
 
 
 def config_text(course: Course, student_files: Sequence[str], timeout: int) -> str:
@@ -189,7 +203,7 @@ def register(course: Course, students: Iterable[str] = ()) -> None:
     with _scripts_on_path(), Gradebook(course.db_url, COURSE_ID) as gradebook:
         gradebook.update_or_create_assignment(course.assignment)
         for student in students:
-            gradebook.update_or_create_student(student)
+            gradebook.update_or_create_student(check_student_id(student))
     course.secure_gradebook()
 
 
