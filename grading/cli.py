@@ -1,6 +1,7 @@
 """`python -m grading VERB ...`: parse arguments, call one function per verb, print one line
 on error (the traceback only with -v)."""
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -12,12 +13,85 @@ def _expected(args):
     return 0
 
 
+def _release(args):
+    from .release import build_release
+    report = build_release(out=args.out, replace=args.replace)
+    print(f"wrote the release to {report.out}: {len(report.files)} files, "
+          f"{report.stripped_regions} solution regions stubbed, in {report.seconds:.1f} s")
+    return 0
+
+
+def _check(args):
+    from .batch import check_one
+    from .reports import render_table, results_json
+    report = check_one(args.submission, isolation=args.isolation)
+    if args.json:
+        print(json.dumps(results_json(report.results, report.isolation), indent=2))
+    else:
+        print(render_table(report.results, report.isolation))
+    return 0
+
+
+def _autograde(args):
+    if not args.checks_only:
+        from .errors import GradingError
+        raise GradingError(None, None, "autograde: the nbgrader path is not available yet; "
+                           "add --checks-only to run the hardened grader alone")
+    from .batch import autograde_checks_only
+    summary = autograde_checks_only(args.submissions, args.out, workers=args.workers,
+                                    isolation=args.isolation)
+    failed = f", {len(summary.failed)} not graded" if summary.failed else ""
+    print(f"graded {len(summary.graded)} submission(s){failed} in {summary.seconds:.0f} s; "
+          f"grades in {summary.csv}")
+    for note in summary.skipped:
+        print(f"skipped {note}")
+    for student, reason in summary.failed.items():
+        print(f"not graded {student}: {reason}")
+    return 0
+
+
+def _isolation_option(parser):
+    from .sandbox import LEVELS
+    parser.add_argument("--isolation", choices=LEVELS,
+                        help="sandbox level to use (default: the strongest that works here)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m grading")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("expected", help="rebuild the public-check data from the reference").set_defaults(func=_expected)
+
+    release = verbs.add_parser("release", help="build the student release")
+    release.add_argument("--out", type=Path, required=True, help="folder to write the release to")
+    release.add_argument("--replace", action="store_true", help="replace what --out holds")
+    release.set_defaults(func=_release)
+
+    check = verbs.add_parser("check", help="hardened grade of one submission (folder or zip)")
+    check.add_argument("submission", type=Path)
+    check.add_argument("--json", action="store_true", help="print results.json instead of a table")
+    _isolation_option(check)
+    check.set_defaults(func=_check)
+
+    autograde = verbs.add_parser("autograde", help="grade a folder of submissions")
+    autograde.add_argument("submissions", type=Path, help="one folder or .zip per student")
+    autograde.add_argument("--out", type=Path, required=True, help="folder for the grades")
+    autograde.add_argument("--checks-only", action="store_true",
+                           help="the hardened grader alone (no notebook execution)")
+    autograde.add_argument("--workers", type=_positive, default=1, help="parallel workers")
+    _isolation_option(autograde)
+    autograde.set_defaults(func=_autograde)
     return parser
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def main(argv=None):
@@ -27,6 +101,5 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001 - one line for the user; -v for the traceback
         if args.verbose:
             raise
-        location = f"{e.path}: " if getattr(e, "path", None) else ""
-        print(f"error: {location}{e}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)  # a GradingError's text starts with its location
         return 1

@@ -1,0 +1,222 @@
+"""Grade a folder of submissions: one worker process per submission, a few at a time.
+
+    summary = grade_batch(Path("submissions"), Path("grades"), grade_one=checks_only(grader))
+
+writes ``grades/<student>/results.json`` (Gradescope format) for every submission and
+``grades/grades.csv`` (one row per student per check). ``grade_one(student, root,
+student_out) -> Graded`` grades one unpacked submission; :func:`checks_only` is the
+hardened grader alone, and a fuller grader (nbgrader autograde, then reconciliation) plugs
+in the same way. Each submission is unpacked and graded in a forked child process: a
+submission that breaks its grader, a crash or a hang (``timeout_s``) costs that student
+an error row with the reason, never the batch or another student's grade. Only this
+process writes the reports, after the child is gone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Callable, Iterable
+
+from assignment.checks import CATALOGUE, CaseOutcome, CheckResult
+from grading.hardened import Grader, HardenedReport
+from grading.reports import grade_rows, write_grades_csv, write_results_json
+from grading.sandbox import Limits
+from grading.submissions import Submission, find_submissions, unpack
+
+
+@dataclass
+class Graded:
+    """What grading one submission gives the batch.
+
+    ``output`` is added to the top-level output of results.json (flags, say); ``log`` is
+    kept in ``<student>/grading.log`` for the instructor only (it may quote what the
+    student's code printed).
+    """
+
+    results: list[CheckResult]
+    isolation: str
+    output: str = ""
+    log: str = ""
+
+
+GradeOne = Callable[[str, Path, Path], Graded]
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did: students graded, those whose grading failed, where the csv is."""
+
+    graded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    csv: Path | None = None
+    seconds: float = 0.0
+
+
+def checks_only(grader: Grader, limits: Limits = Limits()) -> GradeOne:
+    """The hardened grader alone, as a ``grade_one`` for :func:`grade_batch`."""
+    def grade_one(student: str, root: Path, student_out: Path) -> Graded:
+        report = grader.grade(root, limits=limits)
+        return Graded(report.results, report.isolation, log=report.log)
+    return grade_one
+
+
+def check_one(path: Path, *, limits: Limits = Limits(), isolation: str | None = None
+              ) -> HardenedReport:
+    """Hardened grade of one submission (a folder or a zip), in a scratch folder of its own."""
+    with tempfile.TemporaryDirectory(prefix="grading-check-") as scratch:
+        unpacked = unpack(Path(path), Path(scratch) / "submission")
+        grader = Grader(Path(scratch) / "work", isolation=isolation)
+        report = grader.grade(unpacked.root, limits=limits)
+    if unpacked.notes:
+        report.log = "\n".join(unpacked.notes) + "\n" + report.log
+    return report
+
+
+def autograde_checks_only(submissions: Path, out: Path, *, workers: int = 1,
+                          limits: Limits = Limits(), isolation: str | None = None,
+                          progress: bool = True) -> BatchSummary:
+    """The hardened grader alone over a folder of submissions (``autograde --checks-only``).
+
+    The trusted copy and every reference output are built once, before the workers fork.
+    """
+    with tempfile.TemporaryDirectory(prefix="grading-batch-") as work:
+        grader = Grader(Path(work) / "hardened", isolation=isolation)
+        grader.warm()
+        return grade_batch(submissions, out, grade_one=checks_only(grader, limits),
+                           workers=workers, work=Path(work) / "submissions",
+                           checks=grader.checks, progress=progress)
+
+
+def grade_batch(submissions: Path, out: Path, *, grade_one: GradeOne, workers: int = 1,
+                work: Path | None = None, checks: Iterable = None, timeout_s: float = 3600.0,
+                progress: bool = True) -> BatchSummary:
+    """Grade every submission in ``submissions`` into ``out``; see the module docstring.
+
+    ``checks`` (default: the catalogue) gives the rows written for a submission whose
+    grading failed as a whole. ``work`` is a private scratch folder (default: a new
+    temporary one, removed at the end).
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"grade_batch: workers must be a positive whole number, got {workers!r}")
+    start = time.monotonic()
+    found, skipped = find_submissions(Path(submissions))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    checks = list(CATALOGUE.values()) if checks is None else list(checks)
+    own_work = work is None
+    work = Path(tempfile.mkdtemp(prefix="grading-batch-")) if own_work else Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o700)
+    summary = BatchSummary(skipped=skipped)
+    rows: dict[str, list[dict]] = {}
+    try:
+        for student, outcome in _run_all(found, grade_one, workers, work, timeout_s, progress):
+            folder = out / student
+            folder.mkdir(exist_ok=True)
+            if isinstance(outcome, Graded):
+                results, isolation, extra = outcome.results, outcome.isolation, outcome.output
+                (folder / "grading.log").write_text(outcome.log, encoding="utf-8")
+                summary.graded.append(student)
+            else:
+                results, isolation, extra = _failed(checks, outcome), "none", ""
+                (folder / "grading.log").write_text(outcome, encoding="utf-8")
+                summary.failed[student] = outcome.splitlines()[0]
+            write_results_json(folder / "results.json", results, isolation, output=extra)
+            rows[student] = grade_rows(student, results)
+        summary.csv = write_grades_csv(out / "grades.csv",
+                                       [row for s in sorted(rows) for row in rows[s]])
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+    summary.seconds = time.monotonic() - start
+    return summary
+
+
+def _run_all(found: list[Submission], grade_one: GradeOne, workers: int, work: Path,
+             timeout_s: float, progress: bool):
+    """Yield (student, Graded or the reason it failed) as each child finishes."""
+    bar = _bar(len(found), progress)
+    context = multiprocessing.get_context("fork")
+    queue = list(found)
+    running: dict = {}  # connection -> (submission, process, started)
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                submission = queue.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_child, args=(send, grade_one, submission,
+                                                               work / submission.student),
+                                          daemon=True)
+                process.start()
+                send.close()
+                running[receive] = (submission, process, time.monotonic())
+            ready = wait(list(running), timeout=1.0)
+            now = time.monotonic()
+            for connection in list(running):
+                submission, process, started = running[connection]
+                if connection in ready:
+                    try:
+                        outcome = connection.recv()
+                    except (EOFError, OSError):
+                        process.join()
+                        outcome = f"the grader died on this submission (exit code {process.exitcode})"
+                elif now - started > timeout_s:
+                    process.kill()
+                    outcome = f"grading took longer than {timeout_s:g} s and was stopped"
+                else:
+                    continue
+                process.join()
+                connection.close()
+                del running[connection]
+                bar.update(1)
+                yield submission.student, outcome
+    finally:
+        for connection, (_, process, _) in running.items():
+            process.kill()
+            process.join()
+            connection.close()
+        bar.close()
+
+
+def _child(send, grade_one: GradeOne, submission: Submission, scratch: Path) -> None:
+    try:
+        unpacked = unpack(submission, scratch / "submission")
+        graded = grade_one(submission.student, unpacked.root, scratch)
+        if unpacked.notes:
+            graded.log = "\n".join(unpacked.notes) + "\n" + graded.log
+        send.send(graded)
+    except Exception as error:  # noqa: BLE001 - reported as this student's failure
+        send.send(f"{error}\n{traceback.format_exc()}")
+    finally:
+        send.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _failed(checks: list, reason: str) -> list[CheckResult]:
+    message = f"not graded: {reason.splitlines()[0]}"
+    return [CheckResult(c.name, c.notebook, c.points, [CaseOutcome("all cases", [message])],
+                        status="error") for c in checks]
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, progress: bool):
+    if not progress:
+        return _NoBar()
+    import tqdm
+    tqdm.tqdm.monitor_interval = 0  # no monitor thread in a process that forks
+    return tqdm.tqdm(total=total, unit="submission", desc="grading")

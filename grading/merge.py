@@ -1,0 +1,297 @@
+"""The code the hardened grader imports: the student's functions inside our release copy.
+
+Only what a student is asked to write comes from a submission: the top-level functions and
+classes that hold a ``### BEGIN SOLUTION`` region in the source (``affine_forward``,
+``FullyConnectedNet`` as a whole). Everything else is the trusted release copy built from
+the source (stubs in place of solutions, hidden cases removed): the provided functions,
+classes and constants of a graded module, and every other module (solver, fast_layers,
+checks/, ...), whatever the submission holds.
+
+Inside a graded module a student may add helpers: top-level statements that bind new names
+(functions, classes, constants, imports) are kept, each placed after the trusted statement
+that precedes it in the student's file. A student's statement that binds a provided name
+is dropped (an import keeps its other names), so a student's copy of a provided function
+never replaces ours. Module code that binds nothing (``np.allclose = ...``) is kept: it
+runs in the sandbox, where it can only change the student's own outputs, which the
+grader compares with the reference outside.
+
+A graded file that is missing, not text or does not parse makes only its own module
+"broken": the merged module raises ImportError with the reason, and the grader scores the
+checks of that module 0 with it.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import shutil
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grading.release import REPO_ROOT, notebook_index, select_notebooks, stage_package
+from grading.strip import split_lines
+
+PACKAGE = "assignment"
+MAX_MODULE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class TrustedCopy:
+    """The release copy of the package (``root/assignment``) and the names students write.
+
+    ``student_names``: ``{release-relative .py path: top-level names taken from a
+    submission}``, e.g. ``{"assignment/layers.py": ("affine_forward", ...)}``.
+    """
+
+    root: Path
+    student_names: dict[str, tuple[str, ...]]
+
+
+@dataclass
+class Merged:
+    """The merged package at ``root/assignment``; ``broken`` maps a graded file to why it
+    could not be used; ``notes`` say what was dropped or missing."""
+
+    root: Path
+    broken: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def build_trusted_copy(dest: Path, source_root: Path = REPO_ROOT) -> TrustedCopy:
+    """Stage the release copy of the package into ``dest`` (once per batch)."""
+    dest = Path(dest)
+    notebook_of = notebook_index(select_notebooks(Path(source_root)))
+    staged = stage_package(Path(source_root), dest, notebook_of)
+    names: dict[str, list[str]] = {}
+    for region in staged.stripped:
+        top = region.qualname.split(".")[0]
+        names.setdefault(region.path, [])
+        if top not in names[region.path]:
+            names[region.path].append(top)
+    return TrustedCopy(dest, {path: tuple(tops) for path, tops in names.items()})
+
+
+def module_file(short: str) -> str:
+    """Release-relative path of a module known to the checks by its short name ('fc_net')."""
+    from assignment.checks.api import MODULES
+    return f"{PACKAGE}/{MODULES[short].replace('.', '/')}.py"
+
+
+def merge_submission(trusted: TrustedCopy, submission: Path, dest: Path) -> Merged:
+    """Write the merged package for ``submission`` (a folder in the release layout) to
+    ``dest/assignment``; the submission is only read."""
+    dest = Path(dest)
+    shutil.copytree(trusted.root / PACKAGE, dest / PACKAGE)
+    merged = Merged(dest)
+    for rel, names in trusted.student_names.items():
+        trusted_text = (trusted.root / rel).read_text(encoding="utf-8")
+        try:
+            student_text = _read_student(Path(submission) / rel, rel)
+            text, notes = merge_module(trusted_text, student_text, names, rel)
+        except MergeError as error:
+            merged.broken[rel] = str(error)
+            text, notes = f"raise ImportError({str(error)!r})\n", []
+        (dest / rel).write_text(text, encoding="utf-8")
+        merged.notes += notes
+    return merged
+
+
+class MergeError(Exception):
+    """A graded file cannot be used; the message says why, naming the file."""
+
+
+def merge_module(trusted_text: str, student_text: str, names: tuple[str, ...], rel: str
+                 ) -> tuple[str, list[str]]:
+    """The trusted module with the student's versions of ``names`` and helpers spliced in."""
+    trusted = ast.parse(trusted_text)
+    student = _parse_student(student_text, rel)
+    provided = {}  # name -> index of the first trusted statement that binds it
+    for index, stmt in enumerate(trusted.body):
+        for name in bound_names(stmt):
+            provided.setdefault(name, index)
+    notes: list[str] = []
+    last_binder = {}  # region name -> the student's last statement that binds it
+    for stmt in student.body:
+        for name in bound_names(stmt) & set(names):
+            last_binder[name] = stmt
+    replacement: dict[int, str] = {}  # trusted statement index -> new text ('' to drop it)
+    after: dict[int, list[str]] = {}  # trusted statement index (-1: the top) -> added code
+    future: list[str] = []
+    anchor = _top_anchor(trusted)
+    placed: set[int] = set()
+    for stmt in student.body:
+        bound = bound_names(stmt)
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            future.append(_segment(student_text, stmt))
+            continue
+        if _is_docstring(stmt, student):
+            continue
+        mine = [n for n in names if last_binder.get(n) is stmt]
+        if mine:
+            targets = sorted(provided[n] for n in mine if n in provided)
+            if targets and id(stmt) not in placed:
+                placed.add(id(stmt))
+                replacement[targets[0]] = _segment(student_text, stmt)
+                for other in targets[1:]:
+                    replacement[other] = ""
+                anchor = targets[0]
+            continue
+        if bound & set(names):
+            continue  # an earlier binding of a student name, superseded by a later one
+        clash = sorted(bound & (set(provided) - set(names)))
+        if clash:
+            kept = _without_names(stmt, set(provided))
+            ours = trusted.body[provided[clash[0]]]
+            if ast.dump(stmt) != ast.dump(ours):
+                notes.append(f"{rel}: ignored the submission's version of {', '.join(clash)} "
+                             "(provided code is graded as released)")
+            anchor = min(provided[n] for n in clash)
+            if kept is None:
+                continue
+            text = kept
+        else:
+            text = _segment(student_text, stmt)
+        after.setdefault(anchor, []).append(text)
+    for name in names:
+        if name not in last_binder:
+            notes.append(f"{rel}: {name} is missing from the submission; the release stub "
+                         "is graded")
+    text = _compose(trusted_text, trusted, replacement, after, future)
+    try:
+        ast.parse(text)
+    except SyntaxError as error:
+        raise MergeError(f"{rel} could not be merged with the release ({error.msg}, line "
+                         f"{error.lineno} of the merged file)") from None
+    return text, notes
+
+
+def bound_names(stmt: ast.stmt) -> set[str]:
+    """Names a top-level statement binds or deletes in the module namespace."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return {a.asname or a.name.split(".")[0] for a in stmt.names if a.name != "*"}
+    names: set[str] = set()
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= bound_names(node)
+            continue
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _read_student(path: Path, rel: str) -> str:
+    if path.is_symlink() or not path.is_file():
+        raise MergeError(f"{rel} is missing from the submission")
+    data = path.read_bytes()
+    if len(data) > MAX_MODULE_BYTES:
+        raise MergeError(f"{rel} is larger than {MAX_MODULE_BYTES // 1000} kB")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as error:
+        raise MergeError(f"{rel} is not readable Python text ({error})") from None
+
+
+def _parse_student(text: str, rel: str) -> ast.Module:
+    try:
+        return ast.parse(text)
+    except SyntaxError as error:
+        raise MergeError(f"{rel} does not parse: line {error.lineno}: {error.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise MergeError(f"{rel} does not parse: {type(error).__name__}") from None
+
+
+def _is_docstring(stmt: ast.stmt, module: ast.Module) -> bool:
+    return (stmt is module.body[0] and isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str))
+
+
+def _top_anchor(trusted: ast.Module) -> int:
+    """Index of the last leading docstring / __future__ import: code added 'at the top' goes
+    after it."""
+    anchor = -1
+    for index, stmt in enumerate(trusted.body):
+        if _is_docstring(stmt, trusted) or (isinstance(stmt, ast.ImportFrom)
+                                            and stmt.module == "__future__"):
+            anchor = index
+        else:
+            break
+    return anchor
+
+
+def _without_names(stmt: ast.stmt, taken: set[str]) -> str | None:
+    """An import without the aliases that bind ``taken`` names; None for anything else."""
+    if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return None
+    aliases = [a for a in stmt.names if (a.asname or a.name.split(".")[0]) not in taken]
+    if not aliases:
+        return None
+    clone = ast.Import(names=aliases) if isinstance(stmt, ast.Import) else \
+        ast.ImportFrom(module=stmt.module, names=aliases, level=stmt.level)
+    return ast.unparse(ast.fix_missing_locations(clone))
+
+
+def _offsets(text: str) -> tuple[list[str], list[int]]:
+    lines = split_lines(text)
+    starts, total = [], 0
+    for line in lines:
+        starts.append(total)
+        total += len(line)
+    return lines, starts
+
+
+def _position(lines: list[str], starts: list[int], lineno: int, col_bytes: int) -> int:
+    """Character offset of an ast (line, UTF-8 byte column) position."""
+    if lineno > len(lines):
+        return starts[-1] + len(lines[-1]) if lines else 0
+    line = lines[lineno - 1]
+    return starts[lineno - 1] + len(line.encode("utf-8")[:col_bytes].decode("utf-8", "ignore"))
+
+
+def _span(text: str, stmt: ast.stmt, table=None) -> tuple[int, int]:
+    lines, starts = table or _offsets(text)
+    decorators = getattr(stmt, "decorator_list", [])
+    if decorators:
+        begin = starts[decorators[0].lineno - 1]  # the '@' of a top-level decorator is at column 0
+    else:
+        begin = _position(lines, starts, stmt.lineno, stmt.col_offset)
+    return begin, _position(lines, starts, stmt.end_lineno, stmt.end_col_offset)
+
+
+def _segment(text: str, stmt: ast.stmt) -> str:
+    begin, end = _span(text, stmt)
+    return text[begin:end]
+
+
+def _compose(text: str, tree: ast.Module, replacement: dict[int, str],
+             after: dict[int, list[str]], future: list[str]) -> str:
+    table = _offsets(text)
+    pieces = [line + "\n" for line in future]
+    cursor = 0
+    if -1 in after:
+        pieces += [code + "\n" for code in after[-1]]
+    for index, stmt in enumerate(tree.body):
+        begin, end = _span(text, stmt, table)
+        pieces.append(text[cursor:begin])
+        pieces.append(replacement.get(index, text[begin:end]))
+        for code in after.get(index, []):
+            pieces.append("\n\n" + code + "\n")
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
