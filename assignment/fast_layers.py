@@ -12,6 +12,8 @@ float32 inputs stay float32 (the products then run in single precision, about tw
 fast); float64 stays float64. On ties in a pooling window the gradient goes to the first
 maximum in row-major order, as np.argmax (and max_pool_backward_naive) would pick it.
 """
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -38,7 +40,7 @@ def conv_forward_fast(x, w, b, conv_param):
     N = x.shape[0]
     F, C, HH, WW = w.shape
     cols = _im2col(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (C*HH*WW, N*H'*W')
-    H_out, W_out = _conv_out_size(x.shape, w.shape, stride, pad)
+    H_out, W_out = _conv_out_size(x.shape, HH, WW, stride, pad)
     out = w.reshape(F, -1).astype(dtype, copy=False) @ cols  # (F, N*H'*W')
     out += b.astype(dtype, copy=False)[:, None]
     out = out.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3)  # (N, F, H', W')
@@ -65,11 +67,11 @@ def conv_backward_fast(dout, cache):
     x, w, b, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     F, C, HH, WW = w.shape
-    out_shape = (x.shape[0], F) + _conv_out_size(x.shape, w.shape, stride, pad)
+    out_shape = (x.shape[0], F, *_conv_out_size(x.shape, HH, WW, stride, pad))
     _check_dout("conv_backward_fast", dout, out_shape)
     dtype = _float_dtype(x)
-    # The columns are rebuilt rather than cached: they hold HH*WW/stride**2 times as many
-    # numbers as x, and copying them again costs far less than the matrix products.
+    # The columns are rebuilt rather than cached: they hold about HH*WW/stride**2 times as
+    # many numbers as x, and rebuilding them is one copy, a small part of this pass's time.
     cols = _im2col(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (C*HH*WW, N*H'*W')
     dout = dout.astype(dtype, copy=False).transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N*H'*W')
     db = dout.sum(axis=1)  # (F,)
@@ -109,7 +111,7 @@ def _col2im(dcols, x_shape, HH, WW, stride, pad):
     - dx: (N, C, H, W), C-contiguous
     """
     N, C, H, W = x_shape
-    H_out, W_out = _conv_out_size(x_shape, (None, C, HH, WW), stride, pad)
+    H_out, W_out = _conv_out_size(x_shape, HH, WW, stride, pad)
     dcols = dcols.reshape(C, HH, WW, N, H_out, W_out)
     # Channel-major like dcols, so both sides of each += walk memory in the same order.
     dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dcols.dtype)
@@ -122,11 +124,9 @@ def _col2im(dcols, x_shape, HH, WW, stride, pad):
     return np.ascontiguousarray(dx)
 
 
-def _conv_out_size(x_shape, w_shape, stride, pad):
+def _conv_out_size(x_shape, HH, WW, stride, pad):
     """(H', W') of a convolution; trailing rows or columns a stride cannot reach are dropped."""
-    H_out = 1 + (x_shape[2] + 2 * pad - w_shape[2]) // stride
-    W_out = 1 + (x_shape[3] + 2 * pad - w_shape[3]) // stride
-    return H_out, W_out
+    return 1 + (x_shape[2] + 2 * pad - HH) // stride, 1 + (x_shape[3] + 2 * pad - WW) // stride
 
 
 def _conv_geometry(name, x, w, b, conv_param):
@@ -245,9 +245,10 @@ def max_pool_backward_reshape(dout, cache):
     ph, pw = pool_param["pool_height"], pool_param["pool_width"]
     offsets = list(np.ndindex(ph, pw))
     windows = _tiled_windows(x, ph, pw)  # (ph, pw, N, C, H', W')
-    dx = np.empty_like(x)  # every input lies in exactly one window, so all of it is written
-    dx_windows = _tiled_windows(dx, ph, pw)  # a view: writing it writes dx
-    grads = _route_to_first_max((windows[k] for k in offsets), out, dout)
+    dx = np.empty(x.shape, dtype=x.dtype)  # every input lies in exactly one window: all written
+    dx_windows = _tiled_windows(dx, ph, pw)  # a view, so writing it writes dx
+    left = dout.astype(out.dtype, copy=True)
+    grads = _route_to_first_max((windows[k] for k in offsets), out, left)
     for k, grad in zip(offsets, grads):
         dx_windows[k] = grad
     return dx
@@ -280,10 +281,10 @@ def max_pool_forward_general(x, pool_param):
     """
     ph, pw, stride = _pool_geometry("max_pool_forward_general", np.shape(x), pool_param)
     grids, shifts = _split_subgrids(x, ph, pw, stride)
-    size = _subgrid_size(x.shape, stride)
+    size = math.prod(_subgrid_shape(x.shape, stride))
     out_wide = _max_over_offsets(grids[a, b, s:s + size] for a, b, s in shifts)  # (N*C*Hs*Ws,)
-    out_size = _pool_out_size(x.shape, ph, pw, stride)
-    out = np.ascontiguousarray(_subgrid_corner(out_wide, x.shape, stride, out_size))  # (N, C, H', W')
+    H_out, W_out = _pool_out_size(x.shape, ph, pw, stride)
+    out = _as_subgrid(out_wide, x.shape, stride)[:, :, :H_out, :W_out].copy()  # (N, C, H', W')
     return out, (x.shape, grids, shifts, out_wide, pool_param)
 
 
@@ -299,14 +300,14 @@ def max_pool_backward_general(dout, cache):
     """
     x_shape, grids, shifts, out_wide, pool_param = cache
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    out_size = _pool_out_size(x_shape, ph, pw, stride)
-    _check_dout("max_pool_backward_general", dout, x_shape[:2] + out_size)
+    H_out, W_out = _pool_out_size(x_shape, ph, pw, stride)
+    _check_dout("max_pool_backward_general", dout, (*x_shape[:2], H_out, W_out))
     # Positions cropped away in the forward pass get zero gradient, so they pass on nothing.
     dout_wide = np.zeros_like(out_wide)  # (N*C*Hs*Ws,)
-    _subgrid_corner(dout_wide, x_shape, stride, out_size)[...] = dout
+    _as_subgrid(dout_wide, x_shape, stride)[:, :, :H_out, :W_out] = dout
     size = out_wide.size
     dgrids = np.zeros_like(grids)
-    grads = _route_to_first_max((grids[a, b, s:s + size] for a, b, s in shifts), out_wide, dout_wide)
+    grads = _route_to_first_max((grids[a, b, s:s + size] for a, b, s in shifts), out_wide, left=dout_wide)
     for (a, b, s), grad in zip(shifts, grads):
         dgrids[a, b, s:s + size] += grad
     return _merge_subgrids(dgrids, x_shape, stride)
@@ -316,50 +317,41 @@ def _split_subgrids(x, ph, pw, stride):
     """Copy x into its stride x stride flattened sub-grids.
 
     Returns:
-    - grids: (stride, stride, N*C*Hs*Ws + tail), Hs = ceil(H / stride), Ws = ceil(W / stride);
+    - grids: (stride, stride, N*C*Hs*Ws + tail) with Hs = ceil(H / stride), Ws = ceil(W / stride);
       grids[a, b] holds x[..., a::stride, b::stride] zero-padded to Hs x Ws, then `tail`
       zeros so that the largest shift stays inside the array
     - shifts: (a, b, flat shift) of each window offset (kh, kw), in row-major order
     """
-    N, C, H, W = x.shape
-    Hs, Ws = _subgrid_hw(x.shape, stride)
+    shape = _subgrid_shape(x.shape, stride)
+    Ws = shape[3]
     shifts = [(kh % stride, kw % stride, (kh // stride) * Ws + kw // stride)
               for kh, kw in np.ndindex(ph, pw)]
-    size = N * C * Hs * Ws
-    grids = np.zeros((stride, stride, size + shifts[-1][2]), dtype=x.dtype)
+    grids = np.zeros((stride, stride, math.prod(shape) + shifts[-1][2]), dtype=x.dtype)
     for a, b in np.ndindex(stride, stride):
         part = x[:, :, a::stride, b::stride]
-        grids[a, b, :size].reshape(N, C, Hs, Ws)[:, :, :part.shape[2], :part.shape[3]] = part
+        _as_subgrid(grids[a, b], x.shape, stride)[:, :, :part.shape[2], :part.shape[3]] = part
     return grids, shifts
 
 
 def _merge_subgrids(grids, x_shape, stride):
     """Inverse of _split_subgrids: gather the sub-grids back into one (N, C, H, W) array."""
-    N, C, H, W = x_shape
-    Hs, Ws = _subgrid_hw(x_shape, stride)
     x = np.empty(x_shape, dtype=grids.dtype)  # the sub-grids partition x, so all of it is written
     for a, b in np.ndindex(stride, stride):
         part = x[:, :, a::stride, b::stride]
-        part[...] = grids[a, b, :N * C * Hs * Ws].reshape(N, C, Hs, Ws)[:, :, :part.shape[2], :part.shape[3]]
+        part[...] = _as_subgrid(grids[a, b], x_shape, stride)[:, :, :part.shape[2], :part.shape[3]]
     return x
 
 
-def _subgrid_hw(x_shape, stride):
-    """(Hs, Ws): rows and columns of the largest sub-grid x[..., a::stride, b::stride]."""
-    return -(-x_shape[2] // stride), -(-x_shape[3] // stride)
+def _subgrid_shape(x_shape, stride):
+    """(N, C, Hs, Ws), the shape of the largest sub-grid x[..., a::stride, b::stride]."""
+    N, C, H, W = x_shape
+    return N, C, -(-H // stride), -(-W // stride)
 
 
-def _subgrid_size(x_shape, stride):
-    """N*C*Hs*Ws, the length of one flattened sub-grid."""
-    Hs, Ws = _subgrid_hw(x_shape, stride)
-    return x_shape[0] * x_shape[1] * Hs * Ws
-
-
-def _subgrid_corner(flat, x_shape, stride, out_size):
-    """View of the (N, C, H', W') corner of a flat array laid out like one sub-grid."""
-    N, C = x_shape[:2]
-    Hs, Ws = _subgrid_hw(x_shape, stride)
-    return flat[:N * C * Hs * Ws].reshape(N, C, Hs, Ws)[:, :, :out_size[0], :out_size[1]]
+def _as_subgrid(flat, x_shape, stride):
+    """View the start of a flat array as one (N, C, Hs, Ws) sub-grid."""
+    shape = _subgrid_shape(x_shape, stride)
+    return flat[:math.prod(shape)].reshape(shape)
 
 
 def _max_over_offsets(values):
@@ -371,15 +363,15 @@ def _max_over_offsets(values):
     return out
 
 
-def _route_to_first_max(values, out, dout):
-    """Yield, offset by offset, the gradient each window offset receives.
+def _route_to_first_max(values, out, left):
+    """Yield, offset by offset in row-major order, the gradient each window offset receives.
 
-    values yields the inputs at one offset of every window, shaped like out. An offset
-    takes what is still left of dout where it equals the window's maximum; taking it leaves
-    nothing for later offsets, so on ties only the first maximum gets the gradient.
-    The yielded array is reused: use it before asking for the next one.
+    values yields the inputs at one offset of every window, shaped like out; left starts as
+    the upstream gradient (shaped like out) and is used up. An offset takes what is still
+    left where it equals the window's maximum, leaving nothing for later offsets, so on ties
+    only the first maximum gets the gradient. The yielded array is reused: use it before
+    asking for the next one.
     """
-    left = np.array(dout, dtype=out.dtype)
     is_max = np.empty(out.shape, dtype=bool)
     grad = np.empty_like(left)
     for i, v in enumerate(values):

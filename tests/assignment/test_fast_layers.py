@@ -323,6 +323,26 @@ def test_pool_leaves_its_inputs_unchanged(case):
     assert np.array_equal(x, x_saved) and pool_param == param_saved and np.array_equal(dout, dout_saved)
 
 
+@pytest.mark.parametrize("case", ["2x2/2 tiles", "3x3/2 overlap"])
+def test_pool_of_a_non_contiguous_input_matches_its_contiguous_copy(case):
+    x, pool_param, _ = pool_inputs(case, seed=22)
+    out, cache = fl.max_pool_forward_fast(x, pool_param)
+    out_f, cache_f = fl.max_pool_forward_fast(np.asfortranarray(x), pool_param)
+    dout = np.random.default_rng(23).standard_normal(out.shape)
+    assert np.array_equal(out, out_f)
+    assert np.array_equal(fl.max_pool_backward_fast(dout, cache), fl.max_pool_backward_fast(dout, cache_f))
+
+
+def test_conv_of_a_non_contiguous_input_matches_its_contiguous_copy():
+    x, w, b, conv_param = conv_inputs("non-square", seed=24)
+    out, cache = fl.conv_forward_fast(x, w, b, conv_param)
+    out_f, cache_f = fl.conv_forward_fast(np.asfortranarray(x), np.asfortranarray(w), b, conv_param)
+    dout = np.random.default_rng(25).standard_normal(out.shape)
+    assert rel(out_f, out) < TORCH_TOL
+    for g_f, g in zip(fl.conv_backward_fast(np.asfortranarray(dout), cache_f), fl.conv_backward_fast(dout, cache)):
+        assert rel(g_f, g) < TORCH_TOL
+
+
 @pytest.mark.parametrize("x_shape,pool_param,message", [
     ((2, 3, 4, 4), {"pool_height": 5, "pool_width": 2, "stride": 1}, r"5 x 2 window is larger than the input 4 x 4"),
     ((2, 3, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 0}, r"stride >= 1"),
