@@ -7,8 +7,9 @@ a throwaway nbgrader course:
    solution regions become stubs, hidden-test regions go), public data copied, caches and
    hidden data left behind;
 2. ``stage_notebooks``: ``notebooks/*.ipynb`` to the top level, markers checked;
-3. ``stage_datasets_tool``: the download tool and the embedded-data generator, no data;
-4. ``stage_top_files``: ``requirements.txt`` and the student README.
+3. ``stage_notebook_assets``: the rest of ``notebooks/`` (pictures) beside them;
+4. ``stage_datasets_tool``: the download tool, no data;
+5. ``stage_top_files``: ``requirements.txt`` and the student README.
 
 Then nbgrader ``generate_assignment`` turns the notebooks into student notebooks
 (solution cells stubbed, hidden tests removed, outputs cleared, cells locked), the
@@ -40,10 +41,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "assignment"
 NOTEBOOKS = "notebooks"
 DATASETS = "datasets"
-# Top level of datasets/ only: the tool and the embedded-data generator, never the data.
+# Top level of datasets/ only: the download tool, never the data. (The embedded-data
+# generator is a module of the package.)
 DATASET_TOOL = ("*.py", "*.sh", "README.md")
 STUDENT_README = "grading/student_README.md"
 REQUIREMENTS = "requirements.txt"
+# Top-level names of the release that notebook assets may not take.
+RESERVED_TOP = frozenset({PACKAGE, DATASETS, "README.md", REQUIREMENTS})
 # Never staged: bytecode and caches carry the reference; hidden expected values are the
 # hardened grader's, not the students'.
 NEVER_STAGED = ("__pycache__", "*.pyc", "*.pyo", ".ipynb_checkpoints", "*hidden*")
@@ -157,6 +161,32 @@ def stage_notebooks(notebooks: dict[str, Path], dest: Path, source_root: Path) -
     return staged
 
 
+def stage_notebook_assets(source_root: Path, dest: Path) -> Staged:
+    """Copy what ``notebooks/`` holds besides its notebooks (``images/``...) to the top of ``dest``.
+
+    Notebooks sit at the release's top level, so their relative paths to these files stay
+    the same in the source and in the release.
+    """
+    staged = Staged()
+    folder = source_root / NOTEBOOKS
+    if not folder.is_dir():
+        return staged
+    for path in sorted(folder.rglob("*")):
+        inner = path.relative_to(folder)
+        notebook = len(inner.parts) == 1 and path.suffix == ".ipynb"
+        if path.is_dir() or notebook or _never_staged(inner):
+            continue
+        source_rel = path.relative_to(source_root).as_posix()
+        if path.is_symlink():
+            raise ReleaseError(source_rel, None, "stage_notebook_assets: links are not copied "
+                               "into a release; make it a plain file")
+        if inner.parts[0] in RESERVED_TOP:
+            raise ReleaseError(source_rel, None, "stage_notebook_assets: would overwrite the "
+                               f"release's own {inner.parts[0]}; rename it")
+        staged.add(_copy(path, dest / inner, inner.as_posix(), source_rel))
+    return staged
+
+
 def stage_datasets_tool(source_root: Path, dest: Path) -> Staged:
     """Copy the top-level tool files of ``datasets/`` (no data, no subfolders)."""
     staged = Staged()
@@ -199,6 +229,7 @@ def stage_source(source_root: Path = REPO_ROOT, dest: Path | None = None, *,
     staged = Staged()
     staged.add(stage_package(source_root, dest, notebook_of))
     staged.add(stage_notebooks(chosen, dest, source_root))
+    staged.add(stage_notebook_assets(source_root, dest))
     staged.add(stage_datasets_tool(source_root, dest))
     staged.add(stage_top_files(source_root, dest))
     return staged

@@ -15,8 +15,8 @@ import pytest
 
 from grading.errors import LeakError, ReleaseError, StripError
 from grading.release import (REPO_ROOT, assemble, build_release, notebook_index, select_notebooks,
-                             stage_datasets_tool, stage_notebooks, stage_package, stage_source,
-                             stage_top_files, student_regions)
+                             stage_datasets_tool, stage_notebook_assets, stage_notebooks,
+                             stage_package, stage_source, stage_top_files, student_regions)
 
 pytestmark = pytest.mark.grading
 
@@ -141,7 +141,10 @@ def write_fake_source(root: Path) -> Path:
         path.write_text(text)
     np.savez(root / "assignment/checks/public_expected.npz", affine_out=np.full((2, 4), 3.0))
     np.savez(root / "assignment/checks/hidden_expected.npz", affine_out=np.zeros(3))
-    (root / "notebooks").mkdir()
+    (root / "notebooks/images").mkdir(parents=True)
+    (root / "notebooks/images/cat.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    (root / "notebooks/.ipynb_checkpoints").mkdir()
+    (root / "notebooks/.ipynb_checkpoints/FullyConnectedNets-checkpoint.ipynb").write_text("{}")
     nbformat.write(fake_notebook(), str(root / "notebooks/FullyConnectedNets.ipynb"))
     return root
 
@@ -208,6 +211,22 @@ def test_stage_notebooks_collects_reference_and_public_code(tmp_path):
     assert 'assert out.shape == (2, 4), "out has the wrong shape"' in staged.public_code
 
 
+def test_stage_notebook_assets_go_beside_the_notebooks(tmp_path):
+    """Do the notebooks' pictures keep their path relative to the notebooks, checkpoints not?"""
+    source = write_fake_source(tmp_path / "src")
+    staged = stage_notebook_assets(source, tmp_path / "out")
+    assert staged.files == ["images/cat.jpg"]
+    assert staged.origins["images/cat.jpg"] == ("notebooks/images/cat.jpg", None)
+
+
+def test_notebook_asset_may_not_replace_the_release_readme(tmp_path):
+    """Is a notebooks/README.md refused rather than silently replacing the student README?"""
+    source = write_fake_source(tmp_path / "src")
+    (source / "notebooks/README.md").write_text("# Notes\n")
+    with pytest.raises(ReleaseError, match="notebooks/README.md: stage_notebook_assets"):
+        stage_notebook_assets(source, tmp_path / "out")
+
+
 def test_stage_datasets_tool_copies_no_data(tmp_path):
     """Does only the download tool of datasets/ get staged, never data or partial downloads?"""
     source = write_fake_source(tmp_path / "src")
@@ -222,6 +241,18 @@ def test_stage_top_files_needs_the_student_readme(tmp_path):
     (source / "grading/student_README.md").unlink()
     with pytest.raises(ReleaseError, match="grading/student_README.md: stage_top_files"):
         stage_top_files(source, tmp_path / "out")
+
+
+def test_stage_source_runs_every_step_into_an_empty_folder(tmp_path):
+    """Does staging write the notebooks and every step's files, and refuse a used folder?"""
+    source = write_fake_source(tmp_path / "src")
+    staged = stage_source(source, tmp_path / "staged")
+    assert staged.notebooks == ["FullyConnectedNets.ipynb"]
+    assert {"assignment/layers.py", "images/cat.jpg", "datasets/get_datasets.py", "README.md",
+            "requirements.txt"} <= set(staged.files)
+    assert (tmp_path / "staged/FullyConnectedNets.ipynb").exists()
+    with pytest.raises(ReleaseError, match="not empty"):
+        stage_source(source, tmp_path / "staged")
 
 
 def test_notebook_index_prefers_curriculum_order(tmp_path):
@@ -255,7 +286,7 @@ def test_release_layout_is_flat_and_complete(fake_build):
         "assignment/checks/__init__.py", "assignment/checks/cases.py",
         "assignment/checks/public_expected.npz", "assignment/helpers.py",
         "assignment/layers.py", "datasets/README.md", "datasets/get_datasets.py",
-        "datasets/get_datasets.sh", "requirements.txt")
+        "datasets/get_datasets.sh", "images/cat.jpg", "requirements.txt")
     assert report.notebooks == ("FullyConnectedNets.ipynb",)
     assert (report.stripped_regions, report.hidden_regions) == (2, 1)
     assert (report.out / "README.md").read_text() == \
