@@ -155,17 +155,21 @@ def fetch(asset, dest=None, *, mirror=None, force=False, progress=None, retries=
     - the path of the file, or of the extracted folder
     """
     if isinstance(asset, str):
+        if asset not in ASSETS:
+            raise ValueError(f'fetch: unknown asset {asset!r}; choose among {", ".join(ASSETS)}')
         asset = ASSETS[asset]
     dest = Path(dest) if dest is not None else datasets_dir()
     url = mirror_url(asset, mirror)
     target = dest / asset.target
-    if target.exists():
-        if not force:
-            _check_present(asset, target, url)
-            return target
-        _remove(target)
-    dest.mkdir(parents=True, exist_ok=True)
     file = dest / asset.filename
+    if target.exists() and not force:
+        _check_present(asset, target, url)
+        return target
+    if force:
+        for path in (target, file):
+            if path.exists():
+                _remove(path)
+    dest.mkdir(parents=True, exist_ok=True)
     if file.exists():
         # A complete file left by an earlier run (or put there by hand) spares a download.
         if problem := _file_problem(asset, file):

@@ -222,11 +222,10 @@ def _scenes(labels, rng, ys):
     colours = np.array([SCENES[s] for s in SCENE_NAMES], dtype=float)    # (S, 2, 3)
     top = colours[scene, 0] + rng.normal(0, SCENE_TINT, (n, 3))           # (N, 3)
     bottom = colours[scene, 1] + rng.normal(0, SCENE_TINT, (n, 3))
-    horizon = rng.uniform(8, 24, size=(n, 1, 1))
-    below = 1 / (1 + np.exp(-(ys[None] - horizon) / 1.5))                 # (N, 32, 32)
-    images = (top[:, None, None] * (1 - below[..., None])
-              + bottom[:, None, None] * below[..., None])                  # (N, 32, 32, 3)
-    return images.astype(np.float32)
+    horizon = rng.uniform(8, 24, size=(n, 1, 1)).astype(np.float32)
+    below = (1 / (1 + np.exp(-(ys[None] - horizon) / 1.5)))[..., None]   # (N, 32, 32, 1)
+    top, bottom = (c[:, None, None].astype(np.float32) for c in (top, bottom))
+    return top + below * (bottom - top)                                    # (N, 32, 32, 3)
 
 
 def _objects(labels, rng):

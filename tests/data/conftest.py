@@ -60,8 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
             # Promise the whole body, send half, then close: what a dropped link looks like.
             state.cut_next -= 1
             payload = payload[:len(payload) // 2]
-        self.wfile.write(payload)
+        # Logged before writing: the client may finish reading before write() returns.
         record['sent'] = len(payload)
+        self.wfile.write(payload)
 
     def log_message(self, *args):
         pass

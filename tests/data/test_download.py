@@ -213,6 +213,23 @@ def test_archive_already_downloaded_is_unpacked_without_a_request(tmp_path, http
     assert data_utils.has_cifar10(tmp_path / 'cifar-10-batches-py')
 
 
+def test_damaged_archive_in_destination_is_reported_then_replaced_with_force(
+        tmp_path, http_server, cifar_asset, cifar_archive):
+    """Is a bad tarball left in the destination named, and replaced only with force?"""
+    (tmp_path / cifar_asset.filename).write_bytes(b'x' * len(cifar_archive.data))
+    with pytest.raises(DownloadError, match=r'cifar-10-python\.tar\.gz has md5 .*Delete it'):
+        fetch(cifar_asset, tmp_path, **fast())
+    assert http_server.state.requests == []
+    fetch(cifar_asset, tmp_path, **fast(force=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cifar-10-batches-py']
+
+
+def test_fetch_of_an_unknown_asset_name_is_refused(tmp_path):
+    """Does fetch('name') with a misspelt name say which names exist?"""
+    with pytest.raises(ValueError, match="fetch: unknown asset 'cifar'; choose among cifar10"):
+        fetch('cifar', tmp_path)
+
+
 def test_server_offering_the_wrong_size_is_stopped_before_the_body(tmp_path, http_server):
     """Is a file of the wrong length (an error page, another file) refused up front?"""
     asset = file_asset(http_server, PAYLOAD, size=len(PAYLOAD) + 1)

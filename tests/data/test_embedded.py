@@ -129,7 +129,8 @@ def splits(tmp_path_factory):
     start = time.perf_counter()
     folder = generate(tmp_path_factory.mktemp('full'))
     seconds = time.perf_counter() - start
-    assert seconds < 10, f'generating the default set took {seconds:.1f} s'
+    # About 2 s here; the bound only catches a pathological slowdown on a busy machine.
+    assert seconds < 30, f'generating the default set took {seconds:.1f} s'
     X, y = [], []
     for name in BATCHES[:5]:
         batch = load(folder / name)
@@ -185,7 +186,7 @@ def mlp_val(splits):
 @pytest.mark.slow
 def test_mlp_learns_well_above_chance_but_far_from_perfect(mlp_val):
     """Does a 2-layer MLP land mid-range on validation, leaving room for tuning?"""
-    # Measured 0.53 (chance is 0.10). Wide margins keep this stable across platforms.
+    # Measured 0.58 (chance is 0.10). Wide margins keep this stable across platforms.
     assert 0.40 < mlp_val < 0.75, f'MLP validation accuracy {mlp_val:.3f}'
 
 
@@ -193,7 +194,7 @@ def test_mlp_learns_well_above_chance_but_far_from_perfect(mlp_val):
 def test_small_convnet_beats_a_larger_mlp(splits, mlp_val):
     """Does spatial structure pay: a 12k-parameter conv net beats the 308k-parameter MLP?"""
     conv = accuracy(train(small_convnet(), *splits['train'], epochs=5), *splits['val'])
-    # Measured 0.69 against 0.53 after the same 5 epochs.
+    # Measured 0.69 against 0.58 after the same 5 epochs.
     assert conv > mlp_val + 0.05, f'conv net {conv:.3f} vs MLP {mlp_val:.3f}'
 
 
