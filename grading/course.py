@@ -89,18 +89,27 @@ class Course:
     def feedback_dir(self, student: str) -> Path:
         return self.root / "feedback" / check_student_id(student) / self.assignment
 
-    def setup(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT) -> None:
+    def setup(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT,
+              extra: Sequence[str] = ()) -> None:
         """Create the root (0700), the source folder, the gradebook (0600) and the config."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
         self.source_dir.mkdir(parents=True, exist_ok=True)
         if not self.gradebook.exists():
             os.close(os.open(self.gradebook, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        self.write_config(student_files=student_files, timeout=timeout)
+        self.write_config(student_files=student_files, timeout=timeout, extra=extra)
 
-    def write_config(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT
-                     ) -> Path:
-        """Write ``nbgrader_config.py``; ``student_files`` are assignment-relative ``.py`` paths."""
+    def write_config(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT,
+                     extra: Sequence[str] = ()) -> Path:
+        """Write ``nbgrader_config.py``.
+
+        ``student_files``: assignment-relative ``.py`` paths that students edit;
+        ``timeout``: seconds per cell; ``extra``: config lines appended as they are
+        (``c.GenerateFeedback.preprocessors = [...]``).
+        """
+        if isinstance(extra, str):
+            raise CourseError(self.config_file, None, "write_config: extra must be a list of "
+                              f"config lines, got the string {extra!r}")
         bad = [f for f in student_files if Path(f).is_absolute() or ".." in Path(f).parts]
         if bad:
             raise CourseError(self.config_file, None, "write_config: student_files must be paths "
@@ -108,11 +117,16 @@ class Course:
         if not isinstance(timeout, int) or timeout <= 0:
             raise CourseError(self.config_file, None, "write_config: timeout must be a positive "
                               f"number of seconds, got {timeout!r}")
-        self.config_file.write_text(config_text(self, sorted(student_files), timeout))
+        self.config_file.write_text(config_text(self, sorted(student_files), timeout, extra))
         return self.config_file
 
     def nbgrader(self, *args: str, timeout: int = NBGRADER_TIMEOUT) -> str:
-        """Run ``python -m nbgrader ARGS`` in the course root; its log, or a CourseError."""
+        """Run ``python -m nbgrader ARGS`` in the course root; its log, or a CourseError.
+
+        The environment drops PYTHONPATH, so that a kernel nbgrader starts cannot pick up
+        the instructor's tree by accident, and points JUPYTER_CONFIG_DIR into the course,
+        so that a ``~/.jupyter/nbgrader_config.py`` cannot change how this course grades.
+        """
         env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.root / ".jupyter"),
                    PATH=_path_with_scripts(os.environ.get("PATH", "")))
         env.pop("PYTHONPATH", None)
@@ -171,7 +185,8 @@ def check_student_id(student: str) -> str:
     return student
 
 
-def config_text(course: Course, student_files: Sequence[str], timeout: int) -> str:
+def config_text(course: Course, student_files: Sequence[str], timeout: int,
+                extra: Sequence[str] = ()) -> str:
     """The ``nbgrader_config.py`` of ``course`` (see the module docstring for each setting)."""
     return "\n".join([
         "# Written by grading.course: rebuild it with Course.write_config rather than editing.",
@@ -185,6 +200,7 @@ def config_text(course: Course, student_files: Sequence[str], timeout: int) -> s
         "# A numpy warning on stderr must not zero a graded cell.",
         "c.IgnorePattern.enabled = True",
         f"c.IgnorePattern.pattern = {WARNING_PATTERN!r}",
+        *extra,
         "",
     ])
 
@@ -200,10 +216,11 @@ def register(course: Course, students: Iterable[str] = ()) -> None:
     if not course.gradebook.exists():
         raise CourseError(course.gradebook, None, "register: the course is not set up "
                           "(call Course.setup first)")
+    ids = [check_student_id(student) for student in students]
     with _scripts_on_path(), Gradebook(course.db_url, COURSE_ID) as gradebook:
         gradebook.update_or_create_assignment(course.assignment)
-        for student in students:
-            gradebook.update_or_create_student(check_student_id(student))
+        for student in ids:
+            gradebook.update_or_create_student(student)
     course.secure_gradebook()
 
 

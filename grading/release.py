@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from grading import notebook_transforms as nbt
 from grading.course import CELL_TIMEOUT, Course, register
@@ -319,13 +319,14 @@ def assemble(staged_dir: Path, generated: list[Path], dest: Path) -> None:
 
 def build_course(source_root: Path = REPO_ROOT, root: Path | None = None, *,
                  students: Iterable[str] = (), notebooks: Iterable[str] | None = None,
-                 timeout: int = CELL_TIMEOUT) -> Course:
+                 timeout: int = CELL_TIMEOUT, extra_config: Sequence[str] = ()) -> Course:
     """A grading course at ``root`` (missing or empty): staged source, config, gradebook.
 
     The source folder holds the instructor notebooks (nbgrader restores hidden tests from
     the gradebook) and only release-safe files, since ``nbgrader autograde`` copies them
     next to the student's code. The ``.py`` files with solution regions are excluded from
-    that overwrite (``student_files``).
+    that overwrite (``student_files``). ``extra_config`` lines go into the course's
+    ``nbgrader_config.py`` as they are.
     """
     if root is None:
         raise ReleaseError(None, None, "build_course: expected a course folder, got None")
@@ -334,7 +335,7 @@ def build_course(source_root: Path = REPO_ROOT, root: Path | None = None, *,
         raise ReleaseError(course.root, None, "build_course: the course folder is not empty")
     course.setup()
     staged = stage_source(source_root, course.source_dir, notebooks=notebooks)
-    course.write_config(student_files=staged.student_files, timeout=timeout)
+    course.write_config(student_files=staged.student_files, timeout=timeout, extra=extra_config)
     if staged.notebooks:
         course.generate_assignment()
     register(course, students)

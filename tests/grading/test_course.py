@@ -75,7 +75,8 @@ def submission(release: Path, dest: Path, body: str, *, answer: str | None = Non
 def test_config_names_student_files_timeout_and_warning_filter(tmp_path):
     """Does the config keep student files, set the cell timeout and filter warnings?"""
     course = Course(tmp_path / "course")
-    course.setup(student_files=["assignment/optim.py", "assignment/layers.py"], timeout=120)
+    course.setup(student_files=["assignment/optim.py", "assignment/layers.py"], timeout=120,
+                 extra=["c.LimitOutput.max_lines = 50"])
     config = load_config(course)
     assert config.CourseDirectory.root == str(course.root)
     assert config.CourseDirectory.db_url == f"sqlite:///{course.root}/gradebook.db"
@@ -84,6 +85,7 @@ def test_config_names_student_files_timeout_and_warning_filter(tmp_path):
     assert config.Execute.timeout == 120
     assert config.IgnorePattern.enabled is True
     assert config.IgnorePattern.pattern == WARNING_PATTERN
+    assert config.LimitOutput.max_lines == 50
 
 
 def test_default_cell_timeout_is_generous():
