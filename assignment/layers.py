@@ -220,10 +220,12 @@ def batchnorm_backward_alt(dout, cache):
     """
     ### BEGIN SOLUTION
     x_hat, gamma, std = cache
+    N = dout.shape[0]
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
-    dx_hat = dout * gamma  # (N, D)
-    dx = (dx_hat - dx_hat.mean(axis=0) - x_hat * (dx_hat * x_hat).mean(axis=0)) / std
+    # With dx_hat = gamma * dout: mean(dx_hat) = gamma * dbeta / N and mean(dx_hat * x_hat) =
+    # gamma * dgamma / N, so the two sums above are all the closed form needs.
+    dx = gamma / (N * std) * (N * dout - dbeta - x_hat * dgamma)  # (N, D)
     ### END SOLUTION
     return dx, dgamma, dbeta
 

@@ -194,9 +194,8 @@ batchnorm_backward = Check(
 batchnorm_backward_alt = Check(
     "batchnorm_backward_alt", NB, "layers", 2, norm_backward_inputs,
     _backward_run("batchnorm_forward", "batchnorm_backward_alt", {"mode": "train"}),
-    _backward_outputs(BN_DX_HINT + "; the closed form is dx = (dx_hat - mean(dx_hat) - x_hat * "
-                      "mean(dx_hat * x_hat)) / sqrt(var + eps), means over the batch",
-                      "batch (axis 0)"),
+    _backward_outputs(BN_DX_HINT + "; the simplified form needs only dx_hat, x_hat and "
+                      "sqrt(var + eps), with means over the batch (axis 0)", "batch (axis 0)"),
     BN_BACKWARD_CASES, BN_BACKWARD_HIDDEN)
 
 

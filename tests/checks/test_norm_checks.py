@@ -88,14 +88,13 @@ BUGS = [
     ("batchnorm_backward", "layers", "dx = dxc - dxc.mean(axis=0)", "dx = dxc", "dx differs"),
     ("batchnorm_backward", "layers", "2 * xc * dvar / N", "2 * xc * dvar / (N - 1)", "dx differs"),
     # batchnorm_backward_alt
-    ("batchnorm_backward_alt", "layers", "dx_hat = dout * gamma  # (N, D)", "dx_hat = dout  # (N, D)",
-     "dx differs"),
+    ("batchnorm_backward_alt", "layers", "dx = gamma / (N * std)", "dx = 1 / (N * std)", "dx differs"),
     ("batchnorm_backward_alt", "layers", "dgamma = (dout * x_hat).sum(axis=0)",
      "dgamma = (dout * x_hat).sum(axis=0, keepdims=True)", "dgamma has shape (1,"),
     ("batchnorm_backward_alt", "layers", "dbeta = dout.sum(axis=0)", "dbeta = dout.sum(axis=0, keepdims=True)",
      "dbeta has shape (1,"),
-    ("batchnorm_backward_alt", "layers", " - x_hat * (dx_hat * x_hat).mean(axis=0)) / std", ") / std",
-     "dx differs"),
+    ("batchnorm_backward_alt", "layers", " - x_hat * dgamma)", ")", "dx differs"),
+    ("batchnorm_backward_alt", "layers", "(N * dout - dbeta", "((N - 1) * dout - dbeta", "dx differs"),
     # layernorm_forward
     ("layernorm_forward", "layers", LN_STATS, LN_STATS.replace("axis=1", "axis=0"), "out differs"),
     ("layernorm_forward", "layers", LN_STATS, LN_STATS.replace(", keepdims=True", ""), "raised"),
