@@ -7,7 +7,7 @@ scene (sky over grass, sky over water, a room, a road...). Every image moves, re
 mirrors its object, jitters its colours, brightness and contrast, adds clutter and pixel
 noise. Scenes are shared between classes and car/truck, cat/dog and deer/horse are drawn
 alike on purpose, so colour statistics alone leave many mistakes and spatial features pay
-off: a small conv net beats an MLP of similar size, and no model gets close to 100%.
+off: a small conv net beats a larger MLP, and both stay far from 100% on validation.
 
 The files match the real ones key for key: `data_batch_1..5` and `test_batch` are pickled
 dicts with `batch_label` (str), `labels` (list of int), `data` (uint8 (n, 3072), each row
@@ -15,7 +15,8 @@ dicts with `batch_label` (str), `labels` (list of int), `data` (uint8 (n, 3072),
 (list of str); `batches.meta` holds `label_names`, `num_cases_per_batch` and `num_vis`.
 
 The generator draws from numpy's legacy `RandomState`, whose streams numpy promises to keep
-across versions, so the same seed gives the same images on a student's laptop and on CI.
+across versions, so a seed draws the same numbers on a student's laptop and on CI; the
+images agree up to rare one-level rounding differences of floating point between CPUs.
 """
 
 import json
@@ -34,7 +35,7 @@ BATCH_FILES = ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4',
                'data_batch_5', 'test_batch']
 META_FILE = 'batches.meta'
 STAMP_FILE = 'EMBEDDED_STAMP.json'
-IMAGES_PER_BATCH = 1000  # 5,000 training and 1,000 test images: generated in about a second
+IMAGES_PER_BATCH = 1000  # 5,000 training and 1,000 test images, generated in about 2 s
 SEED = 231
 # Bump whenever the images change, so that folders written by an older version regenerate.
 VERSION = 1
