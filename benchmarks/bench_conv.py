@@ -16,6 +16,7 @@ measured here. The exit code is 0 whatever the numbers are.
 """
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -42,26 +43,20 @@ def parse_args():
 
 
 def limit_threads(n):
-    """Give numpy's BLAS n threads; returns a description of how."""
+    """Give numpy's BLAS n threads (call before numpy is imported); returns how it was done."""
     try:
         import threadpoolctl
     except ImportError:
         # Without threadpoolctl the BLAS reads these once, when numpy is first imported.
-        if "numpy" in sys.modules:
-            sys.exit("bench_conv: numpy was imported before its thread count could be set")
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(n)
         return f"OPENBLAS/OMP/MKL_NUM_THREADS={n}"
-    threadpoolctl.threadpool_limits(n)
+    import numpy  # noqa: F401  threadpoolctl only limits libraries already loaded
+    threadpoolctl.threadpool_limits(n, user_api="blas")
     return f"threadpoolctl.threadpool_limits({n})"
 
 
-def median_ms(times):
-    times = sorted(times)
-    return 1e3 * times[len(times) // 2]
-
-
-def time_interleaved(funcs, repeats, warmup, pause=0.3):
+def time_in_turn(funcs, repeats, warmup, pause=0.3):
     """Median milliseconds of each function, calling them in turn on every repeat."""
     time.sleep(pause)  # let threads of earlier calls stop spinning
     times = [[] for _ in funcs]
@@ -71,14 +66,14 @@ def time_interleaved(funcs, repeats, warmup, pause=0.3):
             f()
             if r >= warmup:
                 t.append(time.perf_counter() - start)
-    return [median_ms(t) for t in times]
+    return [1e3 * statistics.median(t) for t in times]
 
 
 def gemm_peak(np, dtype, n=2048, repeats=5):
     """GFLOP/s of an n x n matrix product, the BLAS's practical peak on this machine."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
     a @ a
-    ms = time_interleaved([lambda: a @ a], repeats, warmup=1)[0]
+    ms = time_in_turn([lambda: a @ a], repeats, warmup=1)[0]
     return 2 * n ** 3 / (ms * 1e-3) / 1e9
 
 
@@ -110,9 +105,9 @@ def bench_conv(np, torch, fl, case, dtype, repeats, warmup, peak):
     dout = rng.standard_normal(out.shape).astype(dtype)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     conv = lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride=stride, padding=pad)
-    fwd, bwd = time_interleaved([lambda: fl.conv_forward_fast(x, w, b, conv_param),
+    fwd, bwd = time_in_turn([lambda: fl.conv_forward_fast(x, w, b, conv_param),
                                  lambda: fl.conv_backward_fast(dout, cache)], repeats, warmup)
-    ref, = time_interleaved([torch_step(torch, conv, (tx, tw, tb), torch.tensor(dout))], repeats, warmup)
+    ref, = time_in_turn([torch_step(torch, conv, (tx, tw, tb), torch.tensor(dout))], repeats, warmup)
     N, F, H_out, W_out = out.shape
     flops = 3 * 2 * N * F * H_out * W_out * w[0].size  # forward, dx and dw products
     gflops = flops / ((fwd + bwd) * 1e-3) / 1e9
@@ -128,9 +123,9 @@ def bench_pool(np, torch, fl, case, dtype, repeats, warmup):
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
     tx = torch.tensor(x, requires_grad=True)
     pool = lambda x: torch.nn.functional.max_pool2d(x, (ph, pw), stride)
-    fwd, bwd = time_interleaved([lambda: fl.max_pool_forward_fast(x, pool_param),
+    fwd, bwd = time_in_turn([lambda: fl.max_pool_forward_fast(x, pool_param),
                                  lambda: fl.max_pool_backward_fast(dout, cache)], repeats, warmup)
-    ref, = time_interleaved([torch_step(torch, pool, (tx,), torch.tensor(dout))], repeats, warmup)
+    ref, = time_in_turn([torch_step(torch, pool, (tx,), torch.tensor(dout))], repeats, warmup)
     method = fl.max_pool_method(x.shape, pool_param)
     return f"pool {label} x{x_shape} ({method})", fwd, bwd, ref, None, None
 
@@ -148,7 +143,8 @@ def main():
     print(f"numpy {np.__version__} ({blas_name(np)}, {how}); torch {torch.__version__} "
           f"(set_num_threads({args.threads}), get_num_threads()={torch.get_num_threads()}, "
           f"mkldnn {torch.backends.mkldnn.is_available()}); {os.cpu_count()} cores")
-    print(f"median of {repeats} repeats after {warmup} warm-up; ratio = numpy throughput / torch throughput")
+    print(f"median of {repeats} repeats after {warmup} warm-up; ratio = numpy throughput / torch throughput; "
+          f"1-minute load average {os.getloadavg()[0]:.1f} (other work on the machine skews every number)")
     header = f"{'case':<52} {'dtype':<8} {'np fwd':>8} {'np bwd':>8} {'torch f+b':>9} {'ratio':>6} {'GFLOP/s':>8} {'of peak':>7}"
     misses = []
     for dtype in (np.float64, np.float32):
@@ -164,6 +160,7 @@ def main():
             if ratio < 0.5:
                 misses.append(f"{name} {np.dtype(dtype).name}")
     print("\nbelow the 0.5 target: " + (", ".join(misses) if misses else "none"))
+    print(f"1-minute load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 
