@@ -46,7 +46,18 @@ class ThreeLayerConvNet:
             self.params[k] = v.astype(dtype)
 
     def loss(self, X, y=None):
-        """Scores, or the loss and its gradients; same contract as FullyConnectedNet.loss."""
+        """Scores of a minibatch, or its loss and the gradients (as FullyConnectedNet.loss).
+
+        Inputs:
+        - X: (N, C, H, W) images
+        - y: (N,) labels in 0..num_classes-1, or None for a test-time forward pass
+
+        Returns:
+        - when y is None: scores (N, num_classes)
+        - otherwise a tuple of loss (mean softmax loss plus 0.5 * reg * the sum of the squares
+          of W1, W2 and W3) and grads (dict keyed like self.params, each shaped like its
+          parameter)
+        """
         W1, b1 = self.params["W1"], self.params["b1"]
         W2, b2 = self.params["W2"], self.params["b2"]
         W3, b3 = self.params["W3"], self.params["b3"]
