@@ -84,6 +84,29 @@ def mentions(nb: nbformat.NotebookNode, name: str) -> bool:
     return any(word.search(cell.source) for cell in nb.cells)
 
 
-def cells_with_outputs(nb: nbformat.NotebookNode) -> list[int]:
-    """Indices of the code cells that still hold outputs."""
-    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.get("outputs")]
+def nbgrader_metadata_problem(nb: nbformat.NotebookNode) -> tuple[int, str] | None:
+    """(cell index, why) of the first cell whose nbgrader metadata nbgrader rejects, or None.
+
+    Asked only after ``generate_assignment`` failed, to point at the cell of the source
+    notebook (nbgrader's own log names a temporary copy); importing nbgrader takes seconds.
+    """
+    from nbgrader.nbgraderformat import (MetadataValidator, SchemaTooNewError, SchemaTooOldError,
+                                         ValidationError)
+
+    validator = MetadataValidator()
+    owners: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells):
+        try:
+            validator.validate_cell(cell)
+        except ValidationError as error:
+            return index, f"nbgrader metadata: {error.message}"
+        except (SchemaTooOldError, SchemaTooNewError) as error:
+            return index, f"nbgrader metadata: {error}"
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta and (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+            grade_id = meta.get("grade_id")
+            if grade_id in owners:
+                return index, (f"nbgrader metadata: grade_id {grade_id!r} is also the id of "
+                               f"cell {owners[grade_id]}")
+            owners[grade_id] = index
+    return None

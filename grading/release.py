@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Sequence
 
 from grading import notebook_transforms as nbt
 from grading.course import CELL_TIMEOUT, Course, register
-from grading.errors import LeakError, ReleaseError
+from grading.errors import CourseError, LeakError, ReleaseError
 from grading.leaks import PUBLIC_DATA, Leak, fingerprint_lines, scan
 from grading.strip import (SOLUTION, NotebookOf, Region, code_lines, find_regions, source_line,
                            strip_file)
@@ -281,7 +281,8 @@ def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "releas
     ``out`` must be missing or empty unless ``replace`` is true, in which case its contents
     (and nothing outside it) are deleted, but only once the new release has passed the leak
     scan. ``notebooks`` limits the notebooks shipped (names with or without ``.ipynb``).
-    Raises :class:`ReleaseError` (a :class:`LeakError` from the scan) with file and line.
+    Raises :class:`ReleaseError` (a :class:`LeakError` from the scan) with file and line, or
+    :class:`CourseError` with nbgrader's log when nbgrader fails for another reason.
     """
     start = time.perf_counter()
     source_root = _source_root(source_root)
@@ -292,7 +293,7 @@ def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "releas
         staged = stage_source(source_root, course.source_dir, notebooks=notebooks,
                               notebook_of=notebook_of)
         course.write_config(student_files=staged.student_files)
-        generated = course.generate_assignment() if staged.notebooks else []
+        generated = _generate(course, staged)
         built = Path(tmp) / "release"
         assemble(course.source_dir, generated, built)
         leaks = scan(built, fingerprints=staged.fingerprints, public_data=public_data)
@@ -336,8 +337,7 @@ def build_course(source_root: Path = REPO_ROOT, root: Path | None = None, *,
     course.setup()
     staged = stage_source(source_root, course.source_dir, notebooks=notebooks)
     course.write_config(student_files=staged.student_files, timeout=timeout, extra=extra_config)
-    if staged.notebooks:
-        course.generate_assignment()
+    _generate(course, staged)
     register(course, students)
     return course
 
@@ -361,6 +361,21 @@ def student_regions(source_root: Path = REPO_ROOT) -> dict[str, tuple[str, ...]]
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+def _generate(course: Course, staged: Staged) -> list[Path]:
+    """nbgrader's student notebooks; when nbgrader fails, the source cell to blame if known."""
+    if not staged.notebooks:
+        return []
+    try:
+        return course.generate_assignment()
+    except CourseError as error:
+        for name in staged.notebooks:
+            display = staged.origins[name][0]
+            problem = nbt.nbgrader_metadata_problem(nbt.load(course.source_dir / name, display))
+            if problem:
+                raise ReleaseError(display, None, problem[1], cell=problem[0]) from error
+        raise
+
 
 def _source_root(source_root: Path) -> Path:
     root = Path(source_root).resolve()

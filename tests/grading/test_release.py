@@ -516,3 +516,16 @@ def test_marker_planted_in_copy_of_repository_fails(tmp_path):
     path.write_text("".join(lines))
     error = build_fails(source, tmp_path)
     assert str(error).startswith("assignment/solver.py:2: malformed marker")
+
+
+@pytest.mark.slow
+def test_bad_nbgrader_metadata_fails_naming_the_source_cell(tmp_path):
+    """When nbgrader rejects a notebook, does the error name the source notebook and cell?"""
+    source = write_fake_source(tmp_path / "src")
+    path = source / "notebooks/FullyConnectedNets.ipynb"
+    nb = nbformat.read(str(path), 4)
+    nb.cells[4].metadata.nbgrader["grade_id"] = "test_affine"
+    nbformat.write(nb, str(path))
+    error = build_fails(source, tmp_path)
+    assert str(error) == ("notebooks/FullyConnectedNets.ipynb, cell 4: nbgrader metadata: "
+                          "grade_id 'test_affine' is also the id of cell 3")
