@@ -41,7 +41,8 @@ MIN_FINGERPRINT_CHARS = 25
 
 @dataclass(frozen=True)
 class Leak:
-    """One finding: release-relative ``path``, ``line`` and ``cell`` where known, and why."""
+    """One finding: ``path`` under the scanned root (the build maps it back to the source),
+    ``line`` and ``cell`` where known, and why."""
 
     path: str
     line: int | None
