@@ -7,13 +7,14 @@ the source (stubs in place of solutions, hidden cases removed): the provided fun
 classes and constants of a graded module, and every other module (solver, fast_layers,
 checks/, ...), whatever the submission holds.
 
-Inside a graded module a student may add helpers: top-level statements that bind new names
-(functions, classes, constants, imports) are kept, each placed after the trusted statement
-that precedes it in the student's file. A student's statement that binds a provided name
-is dropped (an import keeps its other names), so a student's copy of a provided function
-never replaces ours. Module code that binds nothing (``np.allclose = ...``) is kept: it
-runs in the sandbox, where it can only change the student's own outputs, which the
-grader compares with the reference outside.
+A graded module is the student's file, in the student's order, with our provided code
+restored: a student's statement that binds a provided name is replaced by our statement
+for that name (an import keeps its other names), provided statements the student deleted
+are put back in the release's order, and the release stub stands in for a student
+function that is missing. Helpers a student added (functions, classes, constants,
+imports) are kept. So is module code that binds nothing (``np.allclose = ...``): it runs in
+the sandbox, where it can only change the student's own outputs, which the grader
+compares with the reference outside.
 
 A graded file that is missing, not text or does not parse makes only its own module
 "broken": the merged module raises ImportError with the reason, and the grader scores the
@@ -103,67 +104,74 @@ class MergeError(Exception):
 
 def merge_module(trusted_text: str, student_text: str, names: tuple[str, ...], rel: str
                  ) -> tuple[str, list[str]]:
-    """The trusted module with the student's versions of ``names`` and helpers spliced in."""
+    """The student's module with our provided code restored: see the module docstring.
+
+    The student's statements keep their order (so ``_old = f`` before a new ``def f``
+    means what it meant in the notebook); a statement that binds a provided name becomes
+    our statement for that name; provided statements the student deleted are put back in
+    the release's order.
+    """
     trusted = ast.parse(trusted_text)
     student = _parse_student(student_text, rel)
-    provided = {}  # name -> index of the first trusted statement that binds it
+    region = set(names)
+    provided: dict[str, int] = {}  # provided name -> index of the first trusted statement binding it
     for index, stmt in enumerate(trusted.body):
-        for name in bound_names(stmt):
+        for name in bound_names(stmt) - region:
             provided.setdefault(name, index)
+    same = {}  # ast dump -> index of a trusted statement
+    for index, stmt in enumerate(trusted.body):
+        same.setdefault(ast.dump(stmt), index)
+    student_table = _offsets(student_text)
+    items: list[_Item] = []
+    emitted: set[int] = set()
     notes: list[str] = []
-    last_binder = {}  # region name -> the student's last statement that binds it
     for stmt in student.body:
-        for name in bound_names(stmt) & set(names):
-            last_binder[name] = stmt
-    replacement: dict[int, str] = {}  # trusted statement index -> new text ('' to drop it)
-    after: dict[int, list[str]] = {}  # trusted statement index (-1: the top) -> added code
-    future: list[str] = []
-    anchor = _top_anchor(trusted)
-    placed: set[int] = set()
-    for stmt in student.body:
+        span = _span(student_text, stmt, student_table)
         bound = bound_names(stmt)
-        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
-            future.append(_segment(student_text, stmt))
+        dump = ast.dump(stmt)
+        if not bound & region and same.get(dump) is not None and same[dump] not in emitted:
+            items.append(_Item(span, [same[dump]]))
+            emitted.add(same[dump])
             continue
-        if _is_docstring(stmt, student):
+        clash = sorted(bound & set(provided))
+        if not clash:
+            items.append(_Item(span, [], _text(student_text, stmt, student_table)))
             continue
-        mine = [n for n in names if last_binder.get(n) is stmt]
-        if mine:
-            targets = sorted(provided[n] for n in mine if n in provided)
-            if targets and id(stmt) not in placed:
-                placed.add(id(stmt))
-                replacement[targets[0]] = _segment(student_text, stmt)
-                for other in targets[1:]:
-                    replacement[other] = ""
-                anchor = targets[0]
+        if dump not in same:
+            notes.append(f"{rel}: ignored the submission's version of {', '.join(clash)} "
+                         "(provided code is graded as released)")
+        ours = sorted({provided[n] for n in clash} - emitted)
+        emitted.update(ours)
+        items.append(_Item(span, ours, _without_names(stmt, set(provided)) or ""))
+    theirs = set().union(*(bound_names(stmt) for stmt in student.body))
+    for index, stmt in enumerate(trusted.body):
+        if index in emitted or _is_docstring(stmt, trusted):
             continue
-        if bound & set(names):
-            continue  # an earlier binding of a student name, superseded by a later one
-        clash = sorted(bound & (set(provided) - set(names)))
-        if clash:
-            kept = _without_names(stmt, set(provided))
-            ours = trusted.body[provided[clash[0]]]
-            if ast.dump(stmt) != ast.dump(ours):
-                notes.append(f"{rel}: ignored the submission's version of {', '.join(clash)} "
-                             "(provided code is graded as released)")
-            anchor = min(provided[n] for n in clash)
-            if kept is None:
-                continue
-            text = kept
-        else:
-            text = _segment(student_text, stmt)
-        after.setdefault(anchor, []).append(text)
-    for name in names:
-        if name not in last_binder:
-            notes.append(f"{rel}: {name} is missing from the submission; the release stub "
-                         "is graded")
-    text = _compose(trusted_text, trusted, replacement, after, future)
+        stubs = bound_names(stmt) & region
+        if stubs and stubs <= theirs:
+            continue  # the student's version stands in for the stub
+        missing = sorted(stubs - theirs)
+        if missing:
+            notes.append(f"{rel}: {', '.join(missing)} is missing from the submission; the "
+                         "release stub is graded")
+        items.insert(_insertion_point(items, index, stmt), _Item(None, [index]))
+    text = _compose(student_text, trusted_text, trusted, items)
     try:
         ast.parse(text)
     except SyntaxError as error:
         raise MergeError(f"{rel} could not be merged with the release ({error.msg}, line "
                          f"{error.lineno} of the merged file)") from None
     return text, notes
+
+
+@dataclass
+class _Item:
+    """One piece of the merged module: the student's statement at ``span`` (None for a
+    statement put back), replaced by our statements ``ours`` and followed by ``extra``."""
+
+    span: tuple[int, int] | None
+    ours: list[int]
+    extra: str = ""
 
 
 def bound_names(stmt: ast.stmt) -> set[str]:
@@ -222,17 +230,19 @@ def _is_docstring(stmt: ast.stmt, module: ast.Module) -> bool:
             and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str))
 
 
-def _top_anchor(trusted: ast.Module) -> int:
-    """Index of the last leading docstring / __future__ import: code added 'at the top' goes
-    after it."""
-    anchor = -1
-    for index, stmt in enumerate(trusted.body):
-        if _is_docstring(stmt, trusted) or (isinstance(stmt, ast.ImportFrom)
-                                            and stmt.module == "__future__"):
-            anchor = index
-        else:
-            break
-    return anchor
+def _insertion_point(items: list[_Item], index: int, stmt: ast.stmt) -> int:
+    """Where a provided statement the student deleted goes: before the first of ours that
+    follows it in the release, else after the last that precedes it (a __future__ import
+    always first)."""
+    if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+        return 0
+    for position, item in enumerate(items):
+        if any(i > index for i in item.ours):
+            return position
+    for position in range(len(items) - 1, -1, -1):
+        if items[position].ours:
+            return position + 1
+    return 0
 
 
 def _without_names(stmt: ast.stmt, taken: set[str]) -> str | None:
@@ -274,24 +284,24 @@ def _span(text: str, stmt: ast.stmt, table=None) -> tuple[int, int]:
     return begin, _position(lines, starts, stmt.end_lineno, stmt.end_col_offset)
 
 
-def _segment(text: str, stmt: ast.stmt) -> str:
-    begin, end = _span(text, stmt)
+def _text(text: str, stmt: ast.stmt, table) -> str:
+    begin, end = _span(text, stmt, table)
     return text[begin:end]
 
 
-def _compose(text: str, tree: ast.Module, replacement: dict[int, str],
-             after: dict[int, list[str]], future: list[str]) -> str:
-    table = _offsets(text)
-    pieces = [line + "\n" for line in future]
-    cursor = 0
-    if -1 in after:
-        pieces += [code + "\n" for code in after[-1]]
-    for index, stmt in enumerate(tree.body):
-        begin, end = _span(text, stmt, table)
-        pieces.append(text[cursor:begin])
-        pieces.append(replacement.get(index, text[begin:end]))
-        for code in after.get(index, []):
-            pieces.append("\n\n" + code + "\n")
-        cursor = end
-    pieces.append(text[cursor:])
+def _compose(student_text: str, trusted_text: str, trusted: ast.Module,
+             items: list[_Item]) -> str:
+    """The student's text with each item's span replaced; put-back statements between."""
+    table = _offsets(trusted_text)
+    pieces, cursor = [], 0
+    for item in items:
+        code = [_text(trusted_text, trusted.body[i], table) for i in item.ours]
+        code += [item.extra] if item.extra else []
+        if item.span is None:
+            pieces.append("\n\n" + "\n\n".join(code) + "\n")
+            continue
+        pieces.append(student_text[cursor:item.span[0]])
+        pieces.append("\n\n".join(code))
+        cursor = item.span[1]
+    pieces.append(student_text[cursor:])
     return "".join(pieces)

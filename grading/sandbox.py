@@ -337,11 +337,27 @@ class Sandbox:
             proc.wait()
             os.close(read_fd)
         out, err, progress, killed = streams
-        return RunResult(proc.returncode, killed, time.monotonic() - start, out, err, progress)
+        return RunResult(self._returncode(proc), killed, time.monotonic() - start, out, err,
+                         progress)
 
     # -- helpers -------------------------------------------------------------------------
 
+    @property
+    def _status(self) -> Path:
+        return self.root / "status"
+
+    def _returncode(self, proc: subprocess.Popen) -> int:
+        """The command's exit status; negative for a signal, as subprocess reports it."""
+        if self.level != NAMESPACES:
+            return proc.returncode
+        try:
+            status = int(self._status.read_text())
+        except (OSError, ValueError):
+            return proc.returncode
+        return -(status - 128) if status > 128 else status
+
     def _fresh_out(self) -> None:
+        self._status.unlink(missing_ok=True)
         if self.out.is_symlink() or self.out.is_file():
             self.out.unlink()
         elif self.out.exists():
@@ -373,9 +389,11 @@ class Sandbox:
             return [*drop, *run_env, *argv]
         if self.level == BWRAP:
             return [shutil.which("bwrap") or "bwrap", *self._bwrap_args(limits), *run_env, *argv]
-        script = self._mount_script(limits) + " ".join(
-            shlex.quote(a) for a in ["exec", "chroot", str(self.root / "mnt"), *drop, *run_env,
-                                     *argv])
+        # unshare cannot pass on a child's death by signal (it exits 1), so the shell, pid 1
+        # of the new namespace, writes the status to a file only root can write.
+        script = self._mount_script(limits) + "set +e\n" + " ".join(
+            shlex.quote(a) for a in ["chroot", str(self.root / "mnt"), *drop, *run_env, *argv]
+        ) + f"\necho $? > {shlex.quote(str(self._status))}\n"
         return [shutil.which("unshare") or "unshare", "--net", "--mount", "--pid", "--ipc",
                 "--uts", "--fork", "--kill-child", "--propagation=private", "sh", "-c", script]
 
