@@ -68,12 +68,13 @@ def checks_only(grader: Grader, limits: Limits = Limits()) -> GradeOne:
     return grade_one
 
 
-def check_one(path: Path, *, limits: Limits = Limits(), isolation: str | None = None
-              ) -> HardenedReport:
-    """Hardened grade of one submission (a folder or a zip), in a scratch folder of its own."""
+def check_one(path: Path, *, limits: Limits = Limits(), isolation: str | None = None,
+              checks: list[str] | None = None) -> HardenedReport:
+    """Hardened grade of one submission (a folder or a zip), in a scratch folder of its own;
+    ``checks`` names the checks to run (default: all)."""
     with tempfile.TemporaryDirectory(prefix="grading-check-") as scratch:
         unpacked = unpack(Path(path), Path(scratch) / "submission")
-        grader = Grader(Path(scratch) / "work", isolation=isolation)
+        grader = Grader(Path(scratch) / "work", isolation=isolation, checks=checks)
         report = grader.grade(unpacked.root, limits=limits)
     if unpacked.notes:
         report.log = "\n".join(unpacked.notes) + "\n" + report.log
@@ -82,13 +83,15 @@ def check_one(path: Path, *, limits: Limits = Limits(), isolation: str | None = 
 
 def autograde_checks_only(submissions: Path, out: Path, *, workers: int = 1,
                           limits: Limits = Limits(), isolation: str | None = None,
-                          progress: bool = True) -> BatchSummary:
-    """The hardened grader alone over a folder of submissions (``autograde --checks-only``).
+                          checks: list[str] | None = None, progress: bool = True
+                          ) -> BatchSummary:
+    """The hardened grader alone over a folder of submissions (``autograde --checks-only``);
+    ``checks`` names the checks to run (default: all).
 
     The trusted copy and every reference output are built once, before the workers fork.
     """
     with tempfile.TemporaryDirectory(prefix="grading-batch-") as work:
-        grader = Grader(Path(work) / "hardened", isolation=isolation)
+        grader = Grader(Path(work) / "hardened", isolation=isolation, checks=checks)
         grader.warm()
         return grade_batch(submissions, out, grade_one=checks_only(grader, limits),
                            workers=workers, work=Path(work) / "submissions",

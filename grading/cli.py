@@ -24,7 +24,7 @@ def _release(args):
 def _check(args):
     from .batch import check_one
     from .reports import render_table, results_json
-    report = check_one(args.submission, isolation=args.isolation)
+    report = check_one(args.submission, isolation=args.isolation, checks=args.only)
     if args.json:
         print(json.dumps(results_json(report.results, report.isolation), indent=2))
     else:
@@ -39,7 +39,7 @@ def _autograde(args):
                            "add --checks-only to run the hardened grader alone")
     from .batch import autograde_checks_only
     summary = autograde_checks_only(args.submissions, args.out, workers=args.workers,
-                                    isolation=args.isolation)
+                                    isolation=args.isolation, checks=args.only)
     failed = f", {len(summary.failed)} not graded" if summary.failed else ""
     print(f"graded {len(summary.graded)} submission(s){failed} in {summary.seconds:.0f} s; "
           f"grades in {summary.csv}")
@@ -50,10 +50,12 @@ def _autograde(args):
     return 0
 
 
-def _isolation_option(parser):
+def _grader_options(parser):
     from .sandbox import LEVELS
     parser.add_argument("--isolation", choices=LEVELS,
                         help="sandbox level to use (default: the strongest that works here)")
+    parser.add_argument("--only", action="append", metavar="CHECK",
+                        help="run this check only (repeat for more); default: every check")
 
 
 def build_parser():
@@ -70,7 +72,7 @@ def build_parser():
     check = verbs.add_parser("check", help="hardened grade of one submission (folder or zip)")
     check.add_argument("submission", type=Path)
     check.add_argument("--json", action="store_true", help="print results.json instead of a table")
-    _isolation_option(check)
+    _grader_options(check)
     check.set_defaults(func=_check)
 
     autograde = verbs.add_parser("autograde", help="grade a folder of submissions")
@@ -79,7 +81,7 @@ def build_parser():
     autograde.add_argument("--checks-only", action="store_true",
                            help="the hardened grader alone (no notebook execution)")
     autograde.add_argument("--workers", type=_positive, default=1, help="parallel workers")
-    _isolation_option(autograde)
+    _grader_options(autograde)
     autograde.set_defaults(func=_autograde)
     return parser
 
