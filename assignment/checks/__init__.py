@@ -3,6 +3,7 @@
     from assignment.checks import CATALOGUE, evaluate
     result = evaluate(CATALOGUE["affine_backward"], load_api(), expected=PublicExpected.load())
 """
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,7 @@ def evaluate(check, api, expected=None, hidden=False, reference=None):
     gradients against the numeric gradients of the code's own forward pass).
     """
     outcomes = []
-    for case in check.all_cases(hidden):
-        is_hidden = case in check.hidden_cases
+    for case, is_hidden in _cases(check, hidden):
         inputs = check.inputs_for(case)
         try:
             got = run_case(check, api, inputs)
@@ -66,6 +66,17 @@ def evaluate(check, api, expected=None, hidden=False, reference=None):
             want = None
         outcomes.append(CaseOutcome(case.key, judge(check, inputs, got, want), is_hidden))
     return CheckResult(check.name, check.notebook, check.points, outcomes)
+
+
+def _cases(check, hidden):
+    """(case, is_hidden) pairs. Where the hidden cases were removed (the student release),
+    hidden=True re-runs the public cases with new seeds, judged without reference values."""
+    public = [(case, False) for case in check.cases]
+    if not hidden:
+        return public
+    extra = check.hidden_cases or [replace(c, seed=c.seed + 1000, label=f"{c.key}, new seed")
+                                   for c in check.cases]
+    return public + [(case, True) for case in extra]
 
 
 __all__ = ["CATALOGUE", "Case", "CaseOutcome", "Check", "CheckResult", "Output", "PublicExpected",

@@ -147,3 +147,18 @@ def test_always_equal_object_scores_zero(reference_api, public_expected):
 def test_points_are_positive_and_names_unique():
     assert all(c.points > 0 for c in CATALOGUE.values())
     assert len({c.name for c in CATALOGUE.values()}) == len(CATALOGUE)
+
+
+def test_hidden_run_in_the_release_reseeds_the_public_cases(reference_api):
+    """The release has no hidden cases; grade(..., hidden=True) there still tests new inputs."""
+    from dataclasses import replace
+
+    from assignment.checks import evaluate
+    released = replace(CATALOGUE["affine_backward"], hidden_cases=[])
+    result = evaluate(released, reference_api, hidden=True)
+    assert result.passed
+    assert len(result.outcomes) == 2 * len(released.cases)
+    assert all(o.hidden for o in result.outcomes[len(released.cases):])
+    buggy = source_bug(reference_api, "layers", "db = dout.sum(axis=0)", "db = dout.sum(axis=0) / 2",
+                       within="affine_backward")
+    assert not evaluate(released, buggy, hidden=True).passed
