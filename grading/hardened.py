@@ -90,6 +90,7 @@ class Grader:
         self._inputs: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         self._input_files: dict[tuple[int, int], bytes] = {}
         self._expected: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self._seconds: dict[int, float] = {}  # check -> the reference's time on all its cases
 
     # -- trusted values ------------------------------------------------------------------
 
@@ -116,12 +117,22 @@ class Grader:
             if self._reference is None:
                 self._reference = load_api("assignment")
             check = self.checks[index]
+            inputs = self.inputs(index, case)
+            start = time.perf_counter()
             try:
-                self._expected[key] = run_case(check, self._reference, self.inputs(index, case))
+                self._expected[key] = run_case(check, self._reference, inputs)
             except Exception as error:  # noqa: BLE001 - the reference itself is broken
                 raise GradingError(None, None, f"the reference fails {check.name} case "
                                    f"{self.cases(index)[case].key!r}: {error}") from None
+            self._seconds[index] = self._seconds.get(index, 0.0) + time.perf_counter() - start
         return self._expected[key]
+
+    def time_limit(self, index: int, limits: Limits) -> float:
+        """Seconds check ``index`` may run: ``stall_s`` plus ``slowdown`` times the
+        reference's time on its cases."""
+        for case in range(len(self.cases(index))):
+            self.expected(index, case)
+        return limits.stall_s + limits.slowdown * self._seconds[index]
 
     def warm(self) -> None:
         """Compute every input and expected output now (before forking workers)."""
@@ -173,7 +184,8 @@ class Grader:
             (box.box / "job.json").write_text(json.dumps(job))
             (box.box / "job.json").chmod(0o644)
             run = box.run([box.python, "-I", "-B", box.path("runner.py"), box.path("job.json")],
-                          limits=limits, deadline=deadline)
+                          limits=limits, deadline=deadline,
+                          stall_after=self._budgets(pending, limits))
             state = _progress(run.progress, len(pending))
             log.append(f"run of {len(pending)} check(s): {run.describe()} in {run.seconds:.1f} s; "
                        f"{len(state.done)} finished")
@@ -207,6 +219,21 @@ class Grader:
                 # Nothing resolved and nothing learnt: blame the first check left.
                 results[remaining[0]] = _error(self.checks[remaining[0]], _crash_message(why))
             pending = [i for i in pending if i not in results]
+
+    def _budgets(self, pending: list[int], limits: Limits):
+        """``stall_after`` for a run: from 'start I' on, check I's time limit applies (import
+        lines inside it keep it); between checks, ``stall_s``."""
+        budgets = {f"start {task}": self.time_limit(index, limits)
+                   for task, index in enumerate(pending)}
+        current: list[float | None] = [None]
+
+        def stall_after(line: str) -> float | None:
+            if line in budgets:
+                current[0] = budgets[line]
+            elif not line.startswith(("import ", "imported ")):
+                current[0] = None
+            return current[0]
+        return stall_after
 
     def _collect(self, box: Sandbox, index: int, limits: Limits) -> CheckResult:
         """Read back and judge the outputs of every case of one check."""

@@ -47,6 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from grading.errors import GradingError
 
@@ -85,7 +86,9 @@ class Limits:
     """What one sandboxed process may use.
 
     - wall_s: seconds from start to end of one process
-    - stall_s: seconds without a progress line (one check, with the grader's runner)
+    - stall_s: seconds without a progress line (the grader allows one check this long plus
+      ``slowdown`` times what the reference took on it)
+    - slowdown: how many times slower than the reference a check may run
     - submission_s: seconds for all the processes that grade one submission
     - cpu_s: CPU seconds (RLIMIT_CPU)
     - memory_mb: address space (RLIMIT_AS); numpy raises MemoryError beyond it
@@ -97,7 +100,8 @@ class Limits:
     """
 
     wall_s: float = 600.0
-    stall_s: float = 60.0
+    stall_s: float = 20.0
+    slowdown: float = 50.0
     submission_s: float = 1200.0
     cpu_s: int = 600
     memory_mb: int = 2048
@@ -303,13 +307,15 @@ class Sandbox:
                 self._lease.close()
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def run(self, argv: list[str], *, limits: Limits, deadline: float | None = None
-            ) -> RunResult:
+    def run(self, argv: list[str], *, limits: Limits, deadline: float | None = None,
+            stall_after: Callable[[str], float | None] | None = None) -> RunResult:
         """Run ``argv`` (paths as the process sees them) in the sandbox, cwd at :meth:`path`.
 
         The process may write lines to the file descriptor named by the environment
-        variable ``GRADING_PROGRESS_FD``; each line counts as progress (``stall_s``) and is
-        returned. ``deadline`` (a ``time.monotonic()`` value) stops it early ('budget').
+        variable ``GRADING_PROGRESS_FD``; each line counts as progress and is returned. The
+        next line must come within ``stall_s``, or within ``stall_after(line)`` seconds where
+        that gives a number. ``deadline`` (a ``time.monotonic()`` value) stops it early
+        ('budget').
         Returns once every process of the sandbox is dead.
         """
         self._fresh_out()
@@ -331,7 +337,7 @@ class Sandbox:
         finally:
             os.close(write_fd)
         try:
-            streams = _watch(proc, read_fd, limits, start, deadline)
+            streams = _watch(proc, read_fd, limits, start, deadline, stall_after)
         finally:
             self._kill_all(proc)
             proc.wait()
@@ -521,7 +527,8 @@ def _own_tasks() -> int:
 
 
 def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: float,
-           deadline: float | None) -> tuple[str, str, list[str], str | None]:
+           deadline: float | None, stall_after: Callable[[str], float | None] | None
+           ) -> tuple[str, str, list[str], str | None]:
     """Read stdout, stderr and progress until the process ends or a limit stops it."""
     cap = int(limits.output_kb) * 1024
     kept = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
@@ -531,12 +538,12 @@ def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: floa
     for fd in (*kept, progress_fd):
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ)
-    last = start
+    last, stall = start, limits.stall_s
     killed = None
     open_fds = len(kept) + 1
     while True:
         now = time.monotonic()
-        stops = {"wall": start + limits.wall_s, "stall": last + limits.stall_s}
+        stops = {"wall": start + limits.wall_s, "stall": last + stall}
         if deadline is not None:
             stops["budget"] = deadline
         reason, when = min(stops.items(), key=lambda item: item[1])
@@ -567,8 +574,10 @@ def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: floa
                 *lines, rest = pending.split(b"\n")
                 pending = bytearray(rest[:MAX_PROGRESS_LINE])
                 for line in lines:
+                    text = line[:MAX_PROGRESS_LINE].decode("utf-8", "replace")
                     if len(progress) < MAX_PROGRESS_LINES:
-                        progress.append(line[:MAX_PROGRESS_LINE].decode("utf-8", "replace"))
+                        progress.append(text)
+                    stall = (stall_after(text) if stall_after else None) or limits.stall_s
             else:
                 room = cap - len(kept[key.fd])
                 kept[key.fd] += chunk[:max(room, 0)]

@@ -33,10 +33,11 @@ def level(request, strongest):
     return strongest if request.param == "strongest" else detect_isolation(RLIMITS)
 
 
-def run_script(level, source, limits=Limits(wall_s=30, stall_s=30), hide=()):
-    with Sandbox(level, hide=hide) as box:
+def run_script(level, source, limits=Limits(wall_s=30, stall_s=30), stall_after=None):
+    with Sandbox(level) as box:
         (box.box / "script.py").write_text(textwrap.dedent(source))
-        return box.run([sys.executable, "-I", box.path("script.py")], limits=limits)
+        return box.run([sys.executable, "-I", box.path("script.py")], limits=limits,
+                       stall_after=stall_after)
 
 
 def sandbox_uid_processes():
@@ -263,3 +264,15 @@ def test_venv_inside_the_source_tree_exposes_only_the_venv(strongest, tmp_path):
         result = box.run([python, "-I", box.path("script.py")], limits=Limits(wall_s=120, stall_s=120))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_progress_line_can_extend_the_stall_limit(level):
+    """Does a line for which stall_after gives more time let a slow step finish?"""
+    result = run_script(level, """
+        import os, time
+        fd = int(os.environ["GRADING_PROGRESS_FD"])
+        os.write(fd, b"start 0\\n")
+        time.sleep(2.5)
+        os.write(fd, b"done 0\\n")
+    """, Limits(wall_s=60, stall_s=1.5), stall_after={"start 0": 20.0}.get)
+    assert result.killed is None and result.progress == ["start 0", "done 0"]
