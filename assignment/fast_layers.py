@@ -78,7 +78,8 @@ def conv_backward_fast(dout, cache):
     dw = (dout @ cols.T).reshape(w.shape)  # (F, C, HH, WW)
     dcols = w.reshape(F, -1).astype(dtype, copy=False).T @ dout  # (C*HH*WW, N*H'*W')
     dx = _col2im(dcols, x.shape, HH, WW, stride, pad)  # (N, C, H, W)
-    return dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False), db.astype(b.dtype, copy=False)
+    return (dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False),
+            db.astype(b.dtype, copy=False))
 
 
 def _im2col(x, HH, WW, stride, pad):
@@ -93,7 +94,8 @@ def _im2col(x, HH, WW, stride, pad):
     - cols: (C*HH*WW, N*H'*W'), C-contiguous
     """
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H+2pad, W+2pad)
-    windows = sliding_window_view(xp, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H', W', HH, WW)
+    windows = sliding_window_view(xp, (HH, WW), axis=(2, 3))  # (N, C, H+2pad-HH+1, W+2pad-WW+1, HH, WW)
+    windows = windows[:, :, ::stride, ::stride]  # (N, C, H', W', HH, WW)
     # reshape cannot express this transpose as a view, so it makes the one im2col copy.
     return windows.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * HH * WW, -1)  # (C*HH*WW, N*H'*W')
 
@@ -112,7 +114,7 @@ def _col2im(dcols, x_shape, HH, WW, stride, pad):
     """
     N, C, H, W = x_shape
     H_out, W_out = _conv_out_size(x_shape, HH, WW, stride, pad)
-    dcols = dcols.reshape(C, HH, WW, N, H_out, W_out)
+    dcols = dcols.reshape(C, HH, WW, N, H_out, W_out)  # (C, HH, WW, N, H', W')
     # Channel-major like dcols, so both sides of each += walk memory in the same order.
     dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dcols.dtype)
     for kh in range(HH):
@@ -255,9 +257,9 @@ def max_pool_backward_reshape(dout, cache):
 
 
 def _tiled_windows(x, ph, pw):
-    """View x (N, C, H, W) as (ph, pw, N, C, H/ph, W/pw): entry [kh, kw] is offset (kh, kw) of every window."""
+    """View x (N, C, H, W) as (ph, pw, N, C, H/ph, W/pw); [kh, kw] is offset (kh, kw) of all windows."""
     N, C, H, W = x.shape
-    return x.reshape(N, C, H // ph, ph, W // pw, pw).transpose(3, 5, 0, 1, 2, 4)
+    return x.reshape(N, C, H // ph, ph, W // pw, pw).transpose(3, 5, 0, 1, 2, 4)  # (ph, pw, N, C, H', W')
 
 
 def max_pool_forward_general(x, pool_param):
@@ -351,7 +353,7 @@ def _subgrid_shape(x_shape, stride):
 def _as_subgrid(flat, x_shape, stride):
     """View the start of a flat array as one (N, C, Hs, Ws) sub-grid."""
     shape = _subgrid_shape(x_shape, stride)
-    return flat[:math.prod(shape)].reshape(shape)
+    return flat[:math.prod(shape)].reshape(shape)  # (N, C, Hs, Ws)
 
 
 def _max_over_offsets(values):
