@@ -208,8 +208,8 @@ def fixed_dropout(api, masks, p):
     """Put FixedMasks in place of dropout_forward/backward wherever the net can look them up
     (the namespace of its loss method, layer_utils, layers), and put the originals back."""
     fixed = FixedMasks(masks, p)
-    spaces = {id(s): s for s in (api.fc_net.FullyConnectedNet.loss.__globals__,
-                                 vars(api.layer_utils), vars(api.layers))}.values()
+    loss_globals = getattr(api.fc_net.FullyConnectedNet.loss, "__globals__", {})
+    spaces = {id(s): s for s in (loss_globals, vars(api.layer_utils), vars(api.layers))}.values()
     saved = []
     for space in spaces:
         for name, stand_in in (("dropout_forward", fixed.forward), ("dropout_backward", fixed.backward)):
