@@ -185,7 +185,7 @@ class Grader:
             (box.box / "job.json").chmod(0o644)
             run = box.run([box.python, "-I", "-B", box.path("runner.py"), box.path("job.json")],
                           limits=limits, deadline=deadline,
-                          stall_after=self._budgets(pending, limits))
+                          deadline_of=self._deadlines(pending, limits))
             state = _progress(run.progress, len(pending))
             log.append(f"run of {len(pending)} check(s): {run.describe()} in {run.seconds:.1f} s; "
                        f"{len(state.done)} finished")
@@ -220,20 +220,19 @@ class Grader:
                 results[remaining[0]] = _error(self.checks[remaining[0]], _crash_message(why))
             pending = [i for i in pending if i not in results]
 
-    def _budgets(self, pending: list[int], limits: Limits):
-        """``stall_after`` for a run: from 'start I' on, check I's time limit applies (import
-        lines inside it keep it); between checks, ``stall_s``."""
-        budgets = {f"start {task}": self.time_limit(index, limits)
-                   for task, index in enumerate(pending)}
+    def _deadlines(self, pending: list[int], limits: Limits):
+        """``deadline_of`` for a run: check I must end within its time limit of 'start I'."""
+        limit = {f"start {task}": self.time_limit(index, limits)
+                 for task, index in enumerate(pending)}
         current: list[float | None] = [None]
 
-        def stall_after(line: str) -> float | None:
-            if line in budgets:
-                current[0] = budgets[line]
-            elif not line.startswith(("import ", "imported ")):
+        def deadline_of(line: str) -> float | None:
+            if line in limit:
+                current[0] = time.monotonic() + limit[line]
+            elif line.startswith("done "):
                 current[0] = None
             return current[0]
-        return stall_after
+        return deadline_of
 
     def _collect(self, box: Sandbox, index: int, limits: Limits) -> CheckResult:
         """Read back and judge the outputs of every case of one check."""

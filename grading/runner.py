@@ -11,14 +11,16 @@ The job (JSON) lists, per check, the cases as ``[case_id, inputs .npz]``. For ea
 runner writes ``out/<case_id>.npz`` (the outputs, plus ``__mutated__``: which inputs, in
 sorted order, the call changed in place) or ``out/<case_id>.json`` (``{"error": message}``).
 Progress lines on the descriptor ``GRADING_PROGRESS_FD`` let the grader tell which check
-or import was running when a limit stopped the process:
-``start I`` / ``done I`` (check I of the job), ``import M`` / ``imported M``.
+or import was running when a limit stopped the process, and that it is not stuck:
+``start I`` / ``done I`` (check I of the job), ``import M`` / ``imported M``, and ``tick``
+after each case and, at most twice a second, after each call a numeric gradient makes.
 """
 import importlib
 import json
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 
@@ -35,6 +37,7 @@ def main(job_path):
     progress = Progress(int(os.environ.get("GRADING_PROGRESS_FD", "-1")))
     from assignment.checks import CATALOGUE, StudentError, run_case
     from assignment.checks.api import MODULES
+    watch_numeric_gradients(progress)
 
     api = LazyApi(MODULES, job.get("broken", {}), progress)
     out = os.path.join(here, "out")
@@ -51,6 +54,7 @@ def main(job_path):
                 write_error(out, case_id, str(e))
             except BaseException as e:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, odd outputs
                 write_error(out, case_id, f"{check.name}: raised {type(e).__name__}: {e}")
+            progress.tick()
         progress.say(f"done {index}")
     progress.say("end")
 
@@ -76,15 +80,39 @@ def write_error(out, case_id, message):
         json.dump({"error": message[:MAX_MESSAGE]}, handle)
 
 
+def watch_numeric_gradients(progress):
+    """A numeric gradient calls the code under test once per input entry and may take a
+    while: a tick per call tells the grader that it is slow, not stuck."""
+    from assignment.checks import numeric
+    inner = getattr(numeric, "numeric_gradient", None)
+    if inner is None:
+        return
+
+    def numeric_gradient(f, x, *args, **kwargs):
+        def ticking(value):
+            result = f(value)
+            progress.tick()
+            return result
+        return inner(ticking, x, *args, **kwargs)
+    numeric.numeric_gradient = numeric_gradient
+
+
 class Progress:
     """Lines to the grader; silent when no descriptor was given."""
 
     def __init__(self, fd):
         self.fd = fd
+        self.last_tick = 0.0
 
     def say(self, line):
         if self.fd >= 0:
             os.write(self.fd, (line + "\n").encode())
+
+    def tick(self):
+        now = time.monotonic()
+        if now - self.last_tick >= 0.5:
+            self.last_tick = now
+            self.say("tick")
 
 
 class LazyApi:

@@ -86,9 +86,10 @@ class Limits:
     """What one sandboxed process may use.
 
     - wall_s: seconds from start to end of one process
-    - stall_s: seconds without a progress line (the grader allows one check this long plus
-      ``slowdown`` times what the reference took on it)
-    - slowdown: how many times slower than the reference a check may run
+    - stall_s: seconds without a progress line (the grader's runner writes one at least
+      per case and per call of the code under test in a numeric gradient)
+    - slowdown: the grader allows one check ``stall_s`` plus this many times what the
+      reference took on it
     - submission_s: seconds for all the processes that grade one submission
     - cpu_s: CPU seconds (RLIMIT_CPU)
     - memory_mb: address space (RLIMIT_AS); numpy raises MemoryError beyond it
@@ -100,7 +101,7 @@ class Limits:
     """
 
     wall_s: float = 600.0
-    stall_s: float = 20.0
+    stall_s: float = 10.0
     slowdown: float = 50.0
     submission_s: float = 1200.0
     cpu_s: int = 600
@@ -123,7 +124,7 @@ class RunResult:
     """How one sandboxed process ended and what it said."""
 
     returncode: int | None
-    killed: str | None          # 'wall', 'stall' or 'budget' when the sandbox stopped it
+    killed: str | None          # 'wall', 'stall', 'phase' or 'budget': what stopped it
     seconds: float
     stdout: str
     stderr: str
@@ -144,6 +145,8 @@ class RunResult:
             return f"was stopped after {self.seconds:.0f} s (wall time limit)"
         if self.killed == "stall":
             return f"was stopped after {self.seconds:.0f} s (time limit without progress)"
+        if self.killed == "phase":
+            return "was stopped at the time limit of the check"
         if self.killed == "budget":
             return "was stopped: the time budget of the submission ran out"
         if self.signal == "SIGXCPU":
@@ -308,14 +311,14 @@ class Sandbox:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def run(self, argv: list[str], *, limits: Limits, deadline: float | None = None,
-            stall_after: Callable[[str], float | None] | None = None) -> RunResult:
+            deadline_of: Callable[[str], float | None] | None = None) -> RunResult:
         """Run ``argv`` (paths as the process sees them) in the sandbox, cwd at :meth:`path`.
 
         The process may write lines to the file descriptor named by the environment
-        variable ``GRADING_PROGRESS_FD``; each line counts as progress and is returned. The
-        next line must come within ``stall_s``, or within ``stall_after(line)`` seconds where
-        that gives a number. ``deadline`` (a ``time.monotonic()`` value) stops it early
-        ('budget').
+        variable ``GRADING_PROGRESS_FD``; each line counts as progress and is returned; the
+        next must come within ``stall_s``. ``deadline_of(line)``, called for each line,
+        gives the ``time.monotonic()`` by which what the line started must be done (or
+        None): it is stopped then ('phase'). ``deadline`` stops it early ('budget').
         Returns once every process of the sandbox is dead.
         """
         self._fresh_out()
@@ -337,7 +340,7 @@ class Sandbox:
         finally:
             os.close(write_fd)
         try:
-            streams = _watch(proc, read_fd, limits, start, deadline, stall_after)
+            streams = _watch(proc, read_fd, limits, start, deadline, deadline_of)
         finally:
             self._kill_all(proc)
             proc.wait()
@@ -353,14 +356,19 @@ class Sandbox:
         return self.root / "status"
 
     def _returncode(self, proc: subprocess.Popen) -> int:
-        """The command's exit status; negative for a signal, as subprocess reports it."""
-        if self.level != NAMESPACES:
-            return proc.returncode
-        try:
-            status = int(self._status.read_text())
-        except (OSError, ValueError):
-            return proc.returncode
-        return -(status - 128) if status > 128 else status
+        """The command's exit status; negative for a signal, as subprocess reports it.
+
+        Behind a shell (namespaces) or bwrap, a death by signal N arrives as status 128 + N.
+        """
+        status = proc.returncode
+        if self.level == NAMESPACES:
+            try:
+                status = int(self._status.read_text())
+            except (OSError, ValueError):
+                return proc.returncode
+        if self.level in (NAMESPACES, BWRAP) and status > 128:
+            return -(status - 128)
+        return status
 
     def _fresh_out(self) -> None:
         self._status.unlink(missing_ok=True)
@@ -527,7 +535,7 @@ def _own_tasks() -> int:
 
 
 def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: float,
-           deadline: float | None, stall_after: Callable[[str], float | None] | None
+           deadline: float | None, deadline_of: Callable[[str], float | None] | None
            ) -> tuple[str, str, list[str], str | None]:
     """Read stdout, stderr and progress until the process ends or a limit stops it."""
     cap = int(limits.output_kb) * 1024
@@ -538,14 +546,16 @@ def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: floa
     for fd in (*kept, progress_fd):
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ)
-    last, stall = start, limits.stall_s
+    last, phase = start, None
     killed = None
     open_fds = len(kept) + 1
     while True:
         now = time.monotonic()
-        stops = {"wall": start + limits.wall_s, "stall": last + stall}
+        stops = {"wall": start + limits.wall_s, "stall": last + limits.stall_s}
         if deadline is not None:
             stops["budget"] = deadline
+        if phase is not None:
+            stops["phase"] = phase
         reason, when = min(stops.items(), key=lambda item: item[1])
         if now >= when:
             killed = reason
@@ -577,7 +587,8 @@ def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: floa
                     text = line[:MAX_PROGRESS_LINE].decode("utf-8", "replace")
                     if len(progress) < MAX_PROGRESS_LINES:
                         progress.append(text)
-                    stall = (stall_after(text) if stall_after else None) or limits.stall_s
+                    if deadline_of is not None:
+                        phase = deadline_of(text)
             else:
                 room = cap - len(kept[key.fd])
                 kept[key.fd] += chunk[:max(room, 0)]

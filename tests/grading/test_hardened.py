@@ -21,7 +21,7 @@ from assignment.checks import CATALOGUE
 from grading.batch import checks_only, grade_batch
 from grading.hardened import Grader, _progress, _read_file, _student_error, load_outputs
 from grading.release import REPO_ROOT, stage_package
-from grading.sandbox import BWRAP, NAMESPACES, UID_BASE, UID_SPAN, Limits, level_of
+from grading.sandbox import BWRAP, NAMESPACES, Limits, level_of
 
 pytestmark = pytest.mark.grading
 
@@ -366,12 +366,10 @@ def test_allocation_beyond_the_memory_limit_fails(batch):
 
 
 def test_fork_bomb_is_contained(batch):
-    """Is a fork bomb bounded, stopped, cleaned up and charged to its own check only?"""
+    """Is a fork bomb stopped and charged to its own check only? (test_sandbox checks that
+    RLIMIT_NPROC bounds it and that none of it is left.)"""
     _, results, _ = batch
     assert passes_except(results["fork_bomb"], {"softmax_loss"})
-    leftover = [e.name for e in os.scandir("/proc") if e.name.isdigit() and _uid(e) is not None
-                and UID_BASE <= _uid(e) < UID_BASE + UID_SPAN]
-    assert leftover == []
 
 
 def test_disk_search_does_not_find_the_solutions(batch, grader):
@@ -521,10 +519,3 @@ def test_progress_lines_that_do_not_parse_are_ignored():
     state = _progress(["start 0", "done 0", "start 1", "garbage", "done 99", "import layers"], 2)
     assert state.done == {0} and state.current == 1 and state.importing == "layers"
     assert not state.ended
-
-
-def _uid(entry):
-    try:
-        return entry.stat().st_uid
-    except OSError:
-        return None
