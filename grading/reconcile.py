@@ -1,0 +1,127 @@
+"""Put the hardened grader's scores into nbgrader's gradebook, and flag every disagreement.
+
+A notebook's autograder test cell for a check is the cell whose grade_id is
+``test_<check name, dots as underscores>`` (:func:`test_cell_id`). nbgrader 0.9.6 scores a
+cell with its ``manual_score`` when one is set, so the hardened score (scaled to the
+cell's points) is written there; the formgrader, the feedback and ``nbgrader export`` all
+follow. The in-kernel verdict stays in ``auto_score``, for the record.
+
+The kernel's verdict and the hardened one should agree: the cell runs the same check. When
+they do not (the cell passed in the student's kernel and the check fails outside it, or the
+reverse), the check is flagged as possible tampering: the result carries a flag note
+(:class:`Reconciled`), which results.json and grades.csv show in its message, and the
+notebook is flagged in the gradebook for the formgrader. A flag never changes a score.
+Manually graded cells (the written answers) are left to the formgrader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from assignment.checks import CaseOutcome, CheckResult
+from grading.course import COURSE_ID, Course
+
+FLAG = "possible tampering"
+FLAG_CASE = "kernel vs hardened"
+
+
+def test_cell_id(check_name: str) -> str:
+    """The grade_id of the autograder test cell of a check (``FullyConnectedNet.loss`` ->
+    ``test_FullyConnectedNet_loss``)."""
+    return "test_" + check_name.replace(".", "_")
+
+
+@dataclass
+class Reconciled(CheckResult):
+    """A hardened result with a note on how the notebook's own test cell judged it.
+
+    The note is an outcome of its own (case :data:`FLAG_CASE`) so that every rendering
+    shows it with the check's messages; it never counts as a failure.
+    """
+
+    @property
+    def passed(self) -> bool:
+        graded = [o for o in self.outcomes if o.case != FLAG_CASE]
+        return bool(graded) and all(o.passed for o in graded)
+
+    @property
+    def flagged(self) -> bool:
+        return any(o.case == FLAG_CASE for o in self.outcomes)
+
+
+@dataclass
+class Disagreement:
+    """A check whose test cell and hardened check gave different verdicts."""
+
+    check: str
+    notebook: str
+    kernel_passed: bool
+    hardened_passed: bool
+
+    def describe(self) -> str:
+        if self.kernel_passed:
+            return (f"{FLAG}: the notebook's test cell for {self.check} passed in the student's "
+                    "kernel, but the check fails when run outside it")
+        return (f"{FLAG}: the notebook's test cell for {self.check} failed in the student's "
+                "kernel, but the check passes when run outside it")
+
+
+@dataclass
+class Reconciliation:
+    """What reconciling one student did."""
+
+    results: list[CheckResult]
+    disagreements: list[Disagreement] = field(default_factory=list)
+    cells: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id: (score, max)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> list[str]:
+        return [d.check for d in self.disagreements]
+
+
+def reconcile(course: Course, student: str, results: list[CheckResult]) -> Reconciliation:
+    """Write the hardened ``results`` of ``student`` into ``course``'s gradebook.
+
+    Returns the results, each disagreeing one as a flagged :class:`Reconciled`. A student
+    nbgrader never graded leaves the gradebook alone and the results unflagged, with a note.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    by_cell = {test_cell_id(r.name): r for r in results}
+    done = Reconciliation(list(results))
+    with Gradebook(course.db_url, COURSE_ID) as gradebook:
+        try:
+            submission = gradebook.find_submission(course.assignment, student)
+        except MissingEntry:
+            done.notes.append(f"reconcile: nbgrader has no submission of {student}; the hardened "
+                              "scores stand alone")
+            return done
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                result = by_cell.get(grade.name)
+                if result is None or grade.cell_type != "code":
+                    continue
+                kernel_passed = grade.auto_score is not None and grade.max_score > 0 \
+                    and grade.auto_score >= grade.max_score
+                score = grade.max_score * (result.score / result.max_score) \
+                    if result.max_score else 0.0
+                grade.manual_score = score
+                grade.needs_manual_grade = False
+                done.cells[grade.name] = (score, float(grade.max_score))
+                if kernel_passed != result.passed:
+                    done.disagreements.append(Disagreement(result.name, notebook.name,
+                                                           kernel_passed, result.passed))
+                    notebook.flagged = True
+        gradebook.db.commit()
+    course.secure_gradebook()
+    flags = {d.check: d for d in done.disagreements}
+    done.results = [flag(r, flags[r.name]) if r.name in flags else r for r in results]
+    return done
+
+
+def flag(result: CheckResult, disagreement: Disagreement) -> Reconciled:
+    """``result`` with the disagreement as a note (same score, same status)."""
+    note = CaseOutcome(FLAG_CASE, [disagreement.describe()])
+    return Reconciled(result.name, result.notebook, result.max_score,
+                      [*result.outcomes, note], status=result.status)
