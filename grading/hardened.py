@@ -193,8 +193,9 @@ class Grader:
                 if text.strip():
                     log.append(f"{name}:\n{text[:LOG_STREAM_CHARS]}")
             before = len(results)
+            budget = [int(limits.outputs_mb) * 2**20]  # bytes this run's outputs may take
             for task in sorted(state.done):
-                results[pending[task]] = self._collect(box, pending[task], limits)
+                results[pending[task]] = self._collect(box, pending[task], budget)
             remaining = [i for i in pending if i not in results]
             if run.returncode == 0 and run.killed is None and state.ended:
                 for index in remaining:  # only a runner that was tampered with skips a check
@@ -234,10 +235,9 @@ class Grader:
             return current[0]
         return deadline_of
 
-    def _collect(self, box: Sandbox, index: int, limits: Limits) -> CheckResult:
+    def _collect(self, box: Sandbox, index: int, budget: list[int]) -> CheckResult:
         """Read back and judge the outputs of every case of one check."""
         check = self.checks[index]
-        budget = [int(limits.outputs_mb) * 2**20]
         outcomes = []
         out_fd = os.open(box.out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:

@@ -97,7 +97,7 @@ class Limits:
     - fsize_mb: largest file it may write (RLIMIT_FSIZE)
     - tmp_mb: size of its private /tmp (private-root levels)
     - output_kb: stdout and stderr kept, each (the rest is read and dropped)
-    - outputs_mb: results read back from ``out`` in total
+    - outputs_mb: results read back from ``out`` after one run, in all
     """
 
     wall_s: float = 600.0
@@ -319,7 +319,8 @@ class Sandbox:
         next must come within ``stall_s``. ``deadline_of(line)``, called for each line,
         gives the ``time.monotonic()`` by which what the line started must be done (or
         None): it is stopped then ('phase'). ``deadline`` stops it early ('budget').
-        Returns once every process of the sandbox is dead.
+        Returns once every process of the sandbox is dead (at the ``rlimits`` level: every
+        process still in its session; one that called setsid() escapes that level).
         """
         self._fresh_out()
         read_fd, write_fd = os.pipe()
@@ -442,7 +443,8 @@ class Sandbox:
 
     def _bwrap_args(self, limits: Limits) -> list[str]:
         args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+                "--size", str(int(limits.tmp_mb) * 2**20), "--tmpfs", "/tmp",
+                "--proc", "/proc", "--dev", "/dev"]
         for link, target in _top_links():
             args += ["--symlink", target, link]
         for kind, path in self._layout():
@@ -505,7 +507,10 @@ def _top_links() -> list[tuple[str, str]]:
 
 
 def _rlimits(limits: Limits, nproc: int):
-    """The preexec function that sets the limits in the child before it runs anything."""
+    """The preexec function that sets the limits in the child before it runs anything.
+
+    A limit the system does not enforce (RLIMIT_AS on macOS) is left as it is: the
+    ``rlimits`` level such systems get is reported as the weak one it is anyway."""
     wanted = [(resource.RLIMIT_CPU, int(limits.cpu_s)),
               (resource.RLIMIT_AS, int(limits.memory_mb) * 2**20),
               (resource.RLIMIT_FSIZE, int(limits.fsize_mb) * 2**20),
@@ -517,7 +522,10 @@ def _rlimits(limits: Limits, nproc: int):
             _, hard = resource.getrlimit(which)
             if hard != resource.RLIM_INFINITY:
                 value = min(value, hard)
-            resource.setrlimit(which, (value, value))
+            try:
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):
+                pass
     return apply
 
 
