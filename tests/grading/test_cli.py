@@ -76,9 +76,10 @@ def test_autograde_checks_only_writes_every_students_results(submissions, tmp_pa
     assert "not a readable zip" in rows[-1]["message"]
 
 
-def test_autograde_without_checks_only_says_what_to_do(submissions, tmp_path, capsys):
+def test_only_without_checks_only_says_what_to_do(submissions, tmp_path, capsys):
+    """Is --only refused on the full (nbgrader) path, pointing to --checks-only?"""
     _, folder = submissions
-    assert main(["autograde", str(folder), "--out", str(tmp_path)]) == 1
+    assert main(["autograde", str(folder), "--out", str(tmp_path), *ONLY]) == 1
     assert "--checks-only" in capsys.readouterr().err
 
 
