@@ -13,7 +13,7 @@ sorted order, the call changed in place) or ``out/<case_id>.json`` (``{"error": 
 Progress lines on the descriptor ``GRADING_PROGRESS_FD`` let the grader tell which check
 or import was running when a limit stopped the process, and that it is not stuck:
 ``start I`` / ``done I`` (check I of the job), ``import M`` / ``imported M``, and ``tick``
-after each case and, at most twice a second, after each call a numeric gradient makes.
+(at most twice a second) after each case and after each call a numeric gradient makes.
 """
 import importlib
 import json
