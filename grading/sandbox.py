@@ -185,8 +185,8 @@ def detect_isolation(prefer: str | None = None, *, protect: tuple[Path, ...] = (
 
     Each candidate is tried by running a probe in it: numpy must import, and at a
     private-root level none of ``protect`` (files the code under test must not read) may
-    be readable. At the ``uid`` level a readable ``protect`` file is reported in the
-    returned string as a warning. The answer is cached per process.
+    be readable. Elsewhere a readable ``protect`` file, and code left running as root, are
+    reported in the returned string as warnings. The answer is cached per process.
     """
     prefer = prefer or os.environ.get(ISOLATION_ENV) or None
     if prefer is not None and prefer not in LEVELS:
@@ -206,9 +206,10 @@ def _detect(prefer: str | None, protect: tuple[str, ...], python: str) -> str:
         if ok and readable and level in (NAMESPACES, BWRAP):
             ok, why = False, f"the probe could read {readable[0]}"
         if ok:
-            if readable:
-                return f"{level} (warning: the sandboxed code can read {readable[0]})"
-            return level
+            warnings = [f"the sandboxed code can read {readable[0]}"] if readable else []
+            if os.geteuid() == 0 and level in (BWRAP, RLIMITS):
+                warnings.append("it runs as root: no bound on its number of processes")
+            return f"{level} (warning: {'; '.join(warnings)})" if warnings else level
         failures.append(f"{level}: {why}")
     raise SandboxError(None, None, "no sandbox works here: " + "; ".join(failures))
 
