@@ -77,3 +77,16 @@ def source_bug(api, module, old, new, within=None):
 def run_check(name, api, expected=None, reference=None, hidden=True):
     """Evaluate one check of the catalogue with public and hidden cases."""
     return evaluate(CATALOGUE[name], api, expected=expected, hidden=hidden, reference=reference)
+
+
+def assert_bug_caught(name, module, old, new, words, reference_api, public_expected, in_kernel=False):
+    """The check `name` fails the reference with the diff old -> new applied, against the
+    shipped public data (with `words` in its message) and against the reference; with
+    in_kernel, also with no reference values at all (a student's kernel)."""
+    buggy = source_bug(reference_api, module, old, new, within=name.split(".")[0])
+    public = run_check(name, buggy, expected=public_expected, hidden=False)
+    assert not public.passed, f"{name} did not catch: {new}"
+    assert words in public.message, public.message
+    assert not run_check(name, buggy, reference=reference_api).passed
+    if in_kernel:
+        assert not run_check(name, buggy).passed, "a student's kernel, with no reference values, must catch it too"
