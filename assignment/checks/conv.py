@@ -9,7 +9,7 @@ import numpy as np
 
 from .core import Case, Check, Output
 from .fc import _randn
-from .numeric import numeric_or_none, with_numeric
+from .numeric import model_outputs, numeric_or_none, with_numeric
 
 NB = "ConvolutionalNetworks"
 
@@ -345,22 +345,7 @@ def cnn_loss_run(api, i):
         net = object.__new__(api.cnn.ThreeLayerConvNet)
         net.reg, net.dtype = float(i["reg"]), np.float64
     params = {k: i[k].copy() for k in CNN_PARAMS}
-    net.params = dict(params)
-    X, y = i["X"], i["y"]
-    scores = net.loss(X)
-    loss, grads = net.loss(X, y)
-    out = {"scores": scores, "loss": loss, **{f"grads.{k}": g for k, g in grads.items()}}
-
-    def loss_of(name):
-        def f(v):
-            net.params = {**params, name: v}
-            return net.loss(X, y)[0]
-        return f
-    for k in CNN_PARAMS:
-        num = numeric_or_none(loss_of(k), params[k])
-        if num is not None:
-            out[f"numeric.{k}"] = num
-    return out
+    return model_outputs(net, params, i["X"], i["y"])
 
 
 def _cnn_init_outputs(i):

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .core import Case, Check, Output
-from .numeric import numeric_or_none, with_numeric
+from .numeric import model_outputs, numeric_or_none, with_numeric
 
 NB = "FullyConnectedNets"
 
@@ -253,22 +253,7 @@ def _param_names(i):
 def fc_loss_run(api, i, **extra):
     net = _make_net(api, i, **extra)
     params = {k: i[k].copy() for k in i if k[0] in "Wb" or k.startswith(("gamma", "beta"))}
-    net.params = dict(params)
-    X, y = i["X"], i["y"]
-    scores = net.loss(X)
-    loss, grads = net.loss(X, y)
-    out = {"scores": scores, "loss": loss, **{f"grads.{k}": g for k, g in grads.items()}}
-
-    def loss_of(name):
-        def f(v):
-            net.params = {**params, name: v}
-            return net.loss(X, y)[0]
-        return f
-    for k in params:
-        num = numeric_or_none(loss_of(k), params[k])
-        if num is not None:
-            out[f"numeric.{k}"] = num
-    return out
+    return model_outputs(net, params, i["X"], i["y"])
 
 
 def _fc_loss_outputs(i):

@@ -3,7 +3,7 @@ import numpy as np
 
 from .core import Case, Check, Output
 from .fc import _make_net, _param_names, _randn, fc_inputs
-from .numeric import numeric_or_none, with_numeric
+from .numeric import model_outputs, numeric_or_none, with_numeric
 
 NB = "BatchNormalization"
 
@@ -271,22 +271,7 @@ def norm_fc_run(api, i, normalization):
     numeric gradients of the training loss."""
     net = _make_net(api, i, normalization=normalization)
     params = {k: i[k].copy() for k in _norm_param_names(i)}
-    net.params = dict(params)
-    X, y = i["X"], i["y"]
-    loss, grads = net.loss(X, y)
-    scores = net.loss(X)
-    out = {"scores": scores, "loss": loss, **{f"grads.{k}": g for k, g in grads.items()}}
-
-    def loss_of(name):
-        def f(v):
-            net.params = {**params, name: v}
-            return net.loss(X, y)[0]
-        return f
-    for k in params:
-        num = numeric_or_none(loss_of(k), params[k])
-        if num is not None:
-            out[f"numeric.{k}"] = num
-    return out
+    return model_outputs(net, params, i["X"], i["y"])
 
 
 def _norm_param_names(i):

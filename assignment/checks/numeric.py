@@ -34,3 +34,24 @@ def with_numeric(outputs, **numeric):
     """outputs plus every numeric gradient that could be computed."""
     outputs.update({k: v for k, v in numeric.items() if v is not None})
     return outputs
+
+
+def model_outputs(net, params, X, y):
+    """What a model's loss check judges: a training pass (loss, gradients; batchnorm's running
+    statistics move), then test-time scores, then the numeric gradient of the training loss
+    for every parameter. The parameters are set from `params`, never from the model's init."""
+    net.params = dict(params)
+    loss, grads = net.loss(X, y)
+    scores = net.loss(X)
+    out = {"scores": scores, "loss": loss, **{f"grads.{k}": g for k, g in grads.items()}}
+
+    def loss_of(name):
+        def f(v):
+            net.params = {**params, name: v}
+            return net.loss(X, y)[0]
+        return f
+    for k in params:
+        num = numeric_or_none(loss_of(k), params[k])
+        if num is not None:
+            out[f"numeric.{k}"] = num
+    return out
