@@ -643,13 +643,32 @@ def _lease_uid() -> tuple[int, object]:
 
 
 def _kill_uid(uid: int) -> None:
-    """SIGKILL every process of ``uid`` (kill(-1) as that uid), until none is left."""
+    """SIGKILL every process of ``uid`` (kill(-1) as that uid) until none is left alive.
+
+    kill's exit status says nothing useful here (kill(-1) counts processes it may not
+    signal), so /proc is read to see what is left."""
     command = [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
                "--clear-groups", shutil.which("kill") or "kill", "-KILL", "-1"]
-    for _ in range(100):
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=_TOOL_ENV)
-        if done.returncode != 0:  # nothing left to signal
+    for _ in range(300):
+        if not _alive(uid):
             return
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=_TOOL_ENV)
         time.sleep(0.01)
     raise SandboxError(None, None, f"Sandbox: processes of uid {uid} survive SIGKILL")
+
+
+def _alive(uid: int) -> list[int]:
+    """Processes whose real uid is ``uid``, zombies left out (they run nothing)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", encoding="utf-8") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid and fields["State"].split()[0] not in "ZX":
+                found.append(int(entry.name))
+        except (OSError, KeyError, ValueError, IndexError):
+            continue
+    return found

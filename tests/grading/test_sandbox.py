@@ -58,15 +58,10 @@ def run_script(level, source, limits=Limits(wall_s=30, stall_s=30), deadline_of=
 
 
 def processes_of(uid):
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+    """Live (not zombie) processes whose real uid is ``uid``, as `ps` would list them."""
+    listed = subprocess.run(["ps", "-o", "pid=,stat=", "-U", str(uid)], capture_output=True,
+                            text=True).stdout.split("\n")
+    return [line.split()[0] for line in listed if line.strip() and "Z" not in line.split()[1]]
 
 
 def run_private_uid(level, source, limits):
