@@ -33,13 +33,21 @@ def _check(args):
 
 
 def _autograde(args):
-    if not args.checks_only:
+    if args.checks_only:
+        from .batch import autograde_checks_only
+        summary = autograde_checks_only(args.submissions, args.out, workers=args.workers,
+                                        isolation=args.isolation, checks=args.only)
+    else:
+        from .autograde import autograde, describe_isolation
         from .errors import GradingError
-        raise GradingError(None, None, "autograde: the nbgrader path is not available yet; "
-                           "add --checks-only to run the hardened grader alone")
-    from .batch import autograde_checks_only
-    summary = autograde_checks_only(args.submissions, args.out, workers=args.workers,
-                                    isolation=args.isolation, checks=args.only)
+        if args.only:
+            raise GradingError(None, None, "autograde: --only needs --checks-only (the full "
+                               "pipeline grades every check of the course's notebooks)")
+        full = autograde(args.submissions, args.out, workers=args.workers,
+                         isolation=args.isolation)
+        summary = full.batch
+        print(f"nbgrader course (formgrader, gradebook): {full.course}")
+        print(f"notebook kernel isolation: {describe_isolation(full.kernel_isolation)}")
     failed = f", {len(summary.failed)} not graded" if summary.failed else ""
     print(f"graded {len(summary.graded)} submission(s){failed} in {summary.seconds:.0f} s; "
           f"grades in {summary.csv}")
@@ -48,6 +56,12 @@ def _autograde(args):
     for student, reason in summary.failed.items():
         print(f"not graded {student}: {reason}")
     return 0
+
+
+def _demo(args):
+    from .demo import run_demo
+    report = run_demo(args.out, workers=args.workers)
+    return 0 if report.ok else 1
 
 
 def _grader_options(parser):
@@ -83,6 +97,11 @@ def build_parser():
     autograde.add_argument("--workers", type=_positive, default=1, help="parallel workers")
     _grader_options(autograde)
     autograde.set_defaults(func=_autograde)
+
+    demo = verbs.add_parser("demo", help="release, sample submissions, full autograde, grade table")
+    demo.add_argument("--out", type=Path, default=Path("build/demo"), help="folder for everything")
+    demo.add_argument("--workers", type=_positive, default=2, help="parallel workers")
+    demo.set_defaults(func=_demo)
     return parser
 
 

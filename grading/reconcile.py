@@ -1,7 +1,7 @@
 """Put the hardened grader's scores into nbgrader's gradebook, and flag every disagreement.
 
 A notebook's autograder test cell for a check is the cell whose grade_id is
-``test_<check name, dots as underscores>`` (:func:`test_cell_id`). nbgrader 0.9.6 scores a
+``test_<check name, dots as underscores>`` (:func:`grade_id_of`). nbgrader 0.9.6 scores a
 cell with its ``manual_score`` when one is set, so the hardened score (scaled to the
 cell's points) is written there; the formgrader, the feedback and ``nbgrader export`` all
 follow. The in-kernel verdict stays in ``auto_score``, for the record.
@@ -25,7 +25,7 @@ FLAG = "possible tampering"
 FLAG_CASE = "kernel vs hardened"
 
 
-def test_cell_id(check_name: str) -> str:
+def grade_id_of(check_name: str) -> str:
     """The grade_id of the autograder test cell of a check (``FullyConnectedNet.loss`` ->
     ``test_FullyConnectedNet_loss``)."""
     return "test_" + check_name.replace(".", "_")
@@ -88,7 +88,7 @@ def reconcile(course: Course, student: str, results: list[CheckResult]) -> Recon
     """
     from nbgrader.api import Gradebook, MissingEntry
 
-    by_cell = {test_cell_id(r.name): r for r in results}
+    by_cell = {grade_id_of(r.name): r for r in results}
     done = Reconciliation(list(results))
     with Gradebook(course.db_url, COURSE_ID) as gradebook:
         try:
@@ -118,6 +118,21 @@ def reconcile(course: Course, student: str, results: list[CheckResult]) -> Recon
     flags = {d.check: d for d in done.disagreements}
     done.results = [flag(r, flags[r.name]) if r.name in flags else r for r in results]
     return done
+
+
+def cell_scores(course: Course, student: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """``{(notebook, grade_id): (score, max score)}`` of ``student``'s autograder test cells
+    in the gradebook (empty when nbgrader has no submission of the student)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.db_url, COURSE_ID) as gradebook:
+        try:
+            submission = gradebook.find_submission(course.assignment, student)
+        except MissingEntry:
+            return {}
+        return {(notebook.name, grade.name): (float(grade.score), float(grade.max_score))
+                for notebook in submission.notebooks for grade in notebook.grades
+                if grade.cell_type == "code"}
 
 
 def flag(result: CheckResult, disagreement: Disagreement) -> Reconciled:

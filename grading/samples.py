@@ -15,8 +15,8 @@ Each sample is a folder in the release layout, made from a built release and the
     the release's stubs plus module code that patches numpy (``np.allclose`` always true,
     ``numpy.testing`` asserts that never fail), replaces the notebook's self-check with one
     that always passes and rebinds every function the student writes to one returning
-    zeros: the notebook's test cells pass in the student's kernel, the hardened grader
-    gives nothing, and every check it passed in the kernel is flagged.
+    zeros shaped like its first array argument: the notebook's test cells pass in the
+    student's kernel, the hardened grader gives nothing, and every check is flagged.
 
     make_samples(Path("release"), Path("build/samples"))   # {name: folder}
 """
@@ -47,8 +47,11 @@ class SampleError(GradingError):
 class Bug:
     """One realistic mistake, written into the reference of one function.
 
-    ``pattern`` (a regular expression) must match inside ``function`` of ``path``; every
-    match becomes ``replacement``. ``breaks`` names the checks the mistake costs.
+    ``pattern`` (a regular expression) must match inside the code of ``function`` in
+    ``path``; every match becomes ``replacement``. ``breaks`` names the checks the mistake
+    costs: its function's, and those of the functions whose checks call it (the backward
+    checks build their cache with the student's own forward pass; ThreeLayerConvNet.loss
+    backpropagates through affine_backward with a 4-d input).
     """
 
     path: str
@@ -62,14 +65,21 @@ class Bug:
 BUGS = (
     Bug("assignment/layers.py", "affine_backward", r"\.reshape\(x\.shape\)", "",
         "affine_backward returns dx flat, (N, D), instead of reshaping it to x's shape",
-        ("affine_backward",)),
+        ("affine_backward", "ThreeLayerConvNet.loss")),
     Bug("assignment/optim.py", "adam", r"\b(m_hat|v_hat)\s*=\s*(m|v)\s*/\s*\(1 - [^\n]*\*\*\s*t\)",
         r"\1 = \2", "adam without bias correction of the first and second moments",
         ("adam",)),
     Bug("assignment/layers.py", "batchnorm_forward", r"\bx\.var\(axis=0\)",
         "x.var(axis=0, ddof=1)", "batchnorm_forward with the unbiased (N - 1) batch variance",
-        ("batchnorm_forward",)),
+        ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+         "FullyConnectedNet.loss_batchnorm", "spatial_batchnorm_forward",
+         "spatial_batchnorm_backward")),
 )
+
+def broken_checks(checks: Iterable[str], bugs: Iterable[Bug] = BUGS) -> set[str]:
+    """The checks among ``checks`` that ``bugs`` cost."""
+    return {name for bug in bugs for name in bug.breaks} & set(checks)
+
 
 CHEAT_MODULE_CODE = '''
 
