@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -46,6 +47,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
+
+import nbformat
 
 from grading import feedback, kernel
 from grading.batch import BatchSummary, Graded, grade_batch
@@ -60,6 +63,10 @@ COURSE_FOLDER = ".nbgrader"
 FEEDBACK_FOLDER = "feedback"
 MERGE_LOCK = ".merge.lock"
 DEFAULT_DATA = "embedded"
+# Lines of nbgrader's log that say what went wrong: the exception a traceback ends with
+# ("nbformat.reader.NotJSONError: ..."), else the first error it logged.
+_RAISED = re.compile(r"^\s*[\w.]+(Error|Exception): ")
+_LOGGED = re.compile(r"\| ERROR\] ")
 
 
 @dataclass
@@ -123,9 +130,12 @@ class Pipeline:
             course = private_copy(self.course, Path(scratch) / "course",
                                   extra=[kernel.socket_config_line(runtime)])
             course.add_submission(student, root)
+            unusable = unusable_notebooks(course, student)
+            notes += [f"{name}.ipynb {why}: its written answers score 0; the checks of its "
+                      "functions are graded outside the notebook" for name, why in unusable.items()]
             with self._environment(runtime):
                 logs.append(_attempt(notes, "nbgrader autograde", course.autograde, student))
-                done = reconcile(course, student, results)
+                done = reconcile(course, student, results, not_run=unusable)
                 results, notes, flags = done.results, notes + done.notes, done.disagreements
                 if done.cells:
                     logs.append(_attempt(notes, "nbgrader generate_feedback", course.nbgrader,
@@ -136,7 +146,7 @@ class Pipeline:
                                                self.hidden)[1]
             if done.cells:
                 merge_into(self.course, course, student)
-        except (GradingError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - the hardened scores must survive it
             notes.append(f"the notebooks were not graded by nbgrader: {error}")
         finally:
             shutil.rmtree(runtime, ignore_errors=True)
@@ -235,6 +245,26 @@ def private_copy(course: Course, root: Path, *, extra: Iterable[str] = ()) -> Co
     return copy
 
 
+def unusable_notebooks(course: Course, student: str) -> dict[str, str]:
+    """``{notebook: why}`` for the course's notebooks that ``student``'s submission lacks or
+    holds in a form nbformat cannot read. The unreadable ones are deleted from the course's
+    copy of the submission: nbgrader drops a whole submission over one bad notebook, and
+    grades a missing one 0."""
+    found = {}
+    for source in sorted(course.source_dir.glob("*.ipynb")):
+        path = course.submitted_dir(student) / source.name
+        if not path.is_file() or path.is_symlink():
+            found[source.stem] = "is missing from the submission"
+            continue
+        try:
+            nbformat.read(str(path), as_version=4)
+        except Exception as error:  # noqa: BLE001 - any reason to be unreadable is reported
+            found[source.stem] = f"is not a readable notebook ({type(error).__name__}: " \
+                                 f"{str(error)[:200]})"
+            path.unlink()
+    return found
+
+
 def merge_into(course: Course, private: Course, student: str) -> None:
     """Copy ``student``'s submission from a worker's ``private`` course into ``course``:
     the gradebook rows (scores, comments, flags) and the submitted, autograded and feedback
@@ -285,12 +315,17 @@ def _checks_of(notebooks: set[str]) -> list[str]:
 
 
 def _attempt(notes: list[str], what: str, step, *args) -> str:
-    """Run one nbgrader step; on failure add a note and return its error as the log."""
+    """Run one nbgrader step; on failure add a note (with the error nbgrader reported, when
+    its log names one) and return the error as the log."""
     try:
         return step(*args)
     except GradingError as error:
-        notes.append(f"{what} failed; the hardened scores stand: {str(error).splitlines()[0]}")
-        return str(error)
+        text = str(error)
+        raised = [line.strip() for line in text.splitlines() if _RAISED.search(line)]
+        logged = [line.strip() for line in text.splitlines() if _LOGGED.search(line)]
+        reason = (raised[-1:] or logged[:1] or text.splitlines()[:1])[0]
+        notes.append(f"{what} failed ({reason[:300]}); the hardened scores stand")
+        return text
 
 
 @contextmanager

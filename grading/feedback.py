@@ -132,10 +132,13 @@ def leaks_in(text: str, hidden: Iterable[str]) -> list[str]:
 
 
 def collect_feedback(folder: Path, dest: Path, hidden: set[str]) -> tuple[list[Path], list[str]]:
-    """Copy the ``*.html`` of nbgrader's feedback ``folder`` to ``dest`` if clean.
+    """Copy the ``*.html`` of nbgrader's feedback ``folder`` to ``dest`` if clean; what
+    ``dest`` held (a previous grading's pages) goes first.
 
     Returns the files written and a note per file withheld (it held hidden text).
     """
+    if dest.is_dir():
+        shutil.rmtree(dest)
     written, notes = [], []
     for page in sorted(Path(folder).glob("*.html")):
         found = leaks_in(page.read_text(encoding="utf-8", errors="replace"), hidden)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 KERNEL_NAME = "grading-sandbox"
 DATASETS = "data"       # inside the sandbox: the copy of the embedded dataset
+FONTS_CONF = "fonts.conf"
 WORK_IGNORED = ("*.ipynb", ".ipynb_checkpoints", "__pycache__", "*.pyc")
 CONFIG_LINES = (
     "# Notebooks run in the confined kernel of grading/kernel.py, over Unix sockets.",
@@ -105,6 +106,9 @@ def launch(args: argparse.Namespace) -> int:
                         ignore=shutil.ignore_patterns(*WORK_IGNORED))
         if args.data is not None:
             shutil.copytree(args.data, box.box / DATASETS, symlinks=True)
+        # fontconfig finds no configuration in the private root and says so on stderr,
+        # into the notebook's first plotting cell; an empty one keeps it quiet.
+        (box.box / FONTS_CONF).write_text("<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n")
         inside = dict(info, transport="ipc", ip=box.path("out") + "/kernel")
         (box.box / "kernel.json").write_text(json.dumps(inside))
         for path in box.box.rglob("*"):
@@ -117,6 +121,7 @@ def launch(args: argparse.Namespace) -> int:
             link.symlink_to(box.out / f"kernel-{info[key]}")
             links.append(link)
         env = [f"{name}={os.environ[name]}" for name in FORWARDED_ENV if name in os.environ]
+        env.append(f"FONTCONFIG_FILE={box.path(FONTS_CONF)}")
         if args.data is not None:
             env.append(f"ASSIGNMENT_DATASETS_DIR={box.path(DATASETS)}")
         run = box.run([shutil.which("env") or "/usr/bin/env", *env, sys.executable, "-m",

@@ -17,6 +17,7 @@ Manually graded cells (the written answers) are left to the formgrader.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from assignment.checks import CaseOutcome, CheckResult
 from grading.course import COURSE_ID, Course
@@ -80,15 +81,19 @@ class Reconciliation:
         return [d.check for d in self.disagreements]
 
 
-def reconcile(course: Course, student: str, results: list[CheckResult]) -> Reconciliation:
+def reconcile(course: Course, student: str, results: list[CheckResult], *,
+              not_run: Iterable[str] = ()) -> Reconciliation:
     """Write the hardened ``results`` of ``student`` into ``course``'s gradebook.
 
-    Returns the results, each disagreeing one as a flagged :class:`Reconciled`. A student
-    nbgrader never graded leaves the gradebook alone and the results unflagged, with a note.
+    Returns the results, each disagreeing one as a flagged :class:`Reconciled`. The cells of
+    the notebooks ``not_run`` (missing or unreadable in the submission), and cells nbgrader
+    left unscored, have no kernel verdict: they get the hardened score and no flag. A
+    student nbgrader never graded leaves the gradebook alone, with a note.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
     by_cell = {grade_id_of(r.name): r for r in results}
+    not_run = set(not_run)
     done = Reconciliation(list(results))
     with Gradebook(course.db_url, COURSE_ID) as gradebook:
         try:
@@ -102,14 +107,14 @@ def reconcile(course: Course, student: str, results: list[CheckResult]) -> Recon
                 result = by_cell.get(grade.name)
                 if result is None or grade.cell_type != "code":
                     continue
-                kernel_passed = grade.auto_score is not None and grade.max_score > 0 \
-                    and grade.auto_score >= grade.max_score
                 score = grade.max_score * (result.score / result.max_score) \
                     if result.max_score else 0.0
+                ran = notebook.name not in not_run and grade.auto_score is not None
+                kernel_passed = grade.max_score > 0 and (grade.auto_score or 0) >= grade.max_score
                 grade.manual_score = score
                 grade.needs_manual_grade = False
                 done.cells[grade.name] = (score, float(grade.max_score))
-                if kernel_passed != result.passed:
+                if ran and kernel_passed != result.passed:
                     done.disagreements.append(Disagreement(result.name, notebook.name,
                                                            kernel_passed, result.passed))
                     notebook.flagged = True
