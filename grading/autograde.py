@@ -23,11 +23,15 @@ Per submission, in a worker process (:meth:`Pipeline.grade_one`, a ``GradeOne`` 
    :func:`grading.feedback.collect_feedback` finds no hidden test text in it;
 5. the student's grades and files are merged into the batch course, under a lock.
 
-Why a private course per submission: nbgrader reads and then writes the gradebook in one
-SQLite transaction, and two such transactions from two processes can deadlock, which
-SQLite ends at once with "database is locked" (no busy timeout helps). A copy of the
-course is a few megabytes and a fraction of a second; the merge holds the lock for
-milliseconds, while the notebooks run in parallel.
+Why a private course per submission rather than workers sharing one: each worker's kernels
+need a socket folder of their own, set in the course config (jupyter_client numbers Unix
+sockets by the files it finds, so two kernels starting at once in one folder can pick the
+same names); a submission is prepared before nbgrader sees it (unreadable notebooks set
+aside) without touching the shared course; and the shared gradebook is written only by the
+short merge, under a lock. A copy costs 0.04 s (1 MB); the merge milliseconds. (Concurrent
+nbgrader runs on one shared gradebook held up when measured here, 28 ``nbgrader autograde``
+runs of a small course 2 and 4 at a time without "database is locked", so the lock is a
+safeguard rather than a measured necessity.)
 
 A failure of the nbgrader steps (a malformed notebook, a kernel that dies) costs the
 notebook's in-kernel record and feedback, never the hardened scores: those are written
