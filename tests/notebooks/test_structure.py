@@ -138,7 +138,8 @@ def test_every_inline_question_has_an_answer_cell(path):
             f"{answer_meta.get('grade_id')!r}")
         assert answer_meta.get("grade") and answer_meta.get("solution"), (
             f"{path.name}: the answer cell of Inline Question {n} must be graded and a solution")
-        assert answer.source.startswith("**Your answer:**") and "### BEGIN SOLUTION" in answer.source, (
+        answer_text = answer.source
+        assert answer_text.startswith("**Your answer:**") and "### BEGIN SOLUTION" in answer_text, (
             f"{path.name}: the answer cell of Inline Question {n} needs '**Your answer:**' and "
             "a reference answer between solution markers")
 
