@@ -16,7 +16,10 @@ pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 # Seconds one cell may take; a whole notebook is meant to run in a few minutes on 2 cores.
 CELL_TIMEOUT = 600
-KERNEL_ENV = {"ASSIGNMENT_DATA": "embedded", "MPLBACKEND": "Agg"}
+# One BLAS thread: with two, OpenBLAS spins against any other busy process on a 2-core machine
+# and a notebook slows down tenfold; with one, run times are steady (1-2 min per notebook).
+KERNEL_ENV = {"ASSIGNMENT_DATA": "embedded", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
+              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
