@@ -1,10 +1,10 @@
 """Seconds to autograde one submission with the full pipeline, and batch throughput with 1 and
 2 workers (nbgrader in the confined kernel + hardened grader + reconciliation + feedback).
 
-    python benchmarks/bench_autograde.py [--notebooks N ...] [--batch 4] [--quick]
+    python benchmarks/bench_autograde.py [--notebooks N ...] [--batch 2] [--quick]
 
 A full run executes every notebook of a submission, minutes per submission on a laptop, so
-the batches measured hold ``--batch`` copies of the reference (default 4) and the figures for
+the batches measured hold ``--batch`` copies of the reference (default 2) and the figures for
 50 submissions are extrapolated from them (the output says so). The hardened grader alone
 (``--checks-only``) is measured on a real batch of 50. Prints figures only.
 """
@@ -50,7 +50,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", nargs="*", default=None,
                         help="notebooks to grade (default: every notebook of the source)")
-    parser.add_argument("--batch", type=int, default=4, help="submissions per measured batch")
+    parser.add_argument("--batch", type=int, default=2, help="submissions per measured batch")
     parser.add_argument("--quick", action="store_true",
                         help="BatchNormalization only, batches of 2")
     args = parser.parse_args()

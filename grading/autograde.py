@@ -66,6 +66,12 @@ from grading.sandbox import DESCRIPTIONS, Limits, detect_isolation, level_of
 COURSE_FOLDER = ".nbgrader"
 FEEDBACK_FOLDER = "feedback"
 MERGE_LOCK = ".merge.lock"
+# Seconds nbgrader may take over one submission's notebooks (each kernel lives at most as
+# long). The batch's limit per submission leaves room for it after the hardened grader's
+# budget, so a submission whose notebooks run too long keeps its hardened scores, with the
+# reason, instead of losing the whole child.
+NBGRADER_BUDGET_S = 2700
+SLACK_S = 600  # feedback, merge, copies: what a submission's child does besides the two graders
 DEFAULT_DATA = "embedded"
 # Lines of nbgrader's log that say what went wrong: the exception a traceback ends with
 # ("nbformat.reader.NotJSONError: ..."), else the first error it logged.
@@ -117,7 +123,7 @@ class Pipeline:
             course.gradebook, *(Path(source_root) / rel for rel in grader.trusted.student_names)))
         kernel_path = kernel.install_kernel_spec(
             work / "jupyter", isolation=kernel_isolation, data=data,
-            hide=(Path(source_root).resolve(), work, out))
+            hide=(Path(source_root).resolve(), work, out), wall_s=NBGRADER_BUDGET_S)
         hidden = feedback.hidden_lines(sorted(course.source_dir.glob("*.ipynb")))
         return cls(out, course, grader, kernel_path, kernel_isolation, hidden, limits,
                    os.environ.get("ASSIGNMENT_DATA") or DEFAULT_DATA)
@@ -138,7 +144,9 @@ class Pipeline:
             notes += [f"{name}.ipynb {why}: its written answers score 0; the checks of its "
                       "functions are graded outside the notebook" for name, why in unusable.items()]
             with self._environment(runtime):
-                logs.append(_attempt(notes, "nbgrader autograde", course.autograde, student))
+                logs.append(_attempt(notes, "nbgrader autograde", course.nbgrader, "autograde",
+                                     course.assignment, "--force", "--student", student,
+                                     timeout=NBGRADER_BUDGET_S))
                 done = reconcile(course, student, results, not_run=unusable)
                 results, notes, flags = done.results, notes + done.notes, done.disagreements
                 if done.cells:
@@ -202,6 +210,7 @@ def autograde(submissions: Path, out: Path, *, workers: int = 1,
         setup = time.monotonic() - start
         batch = grade_batch(submissions, out, grade_one=pipeline.grade_one, workers=workers,
                             work=Path(work) / "submissions", checks=pipeline.grader.checks,
+                            timeout_s=limits.submission_s + NBGRADER_BUDGET_S + SLACK_S,
                             progress=progress)
     return AutogradeSummary(batch, pipeline.course.root, pipeline.grader.isolation,
                             pipeline.kernel_isolation, setup)
@@ -318,11 +327,11 @@ def _checks_of(notebooks: set[str]) -> list[str]:
     return [c.name for c in CATALOGUE.values() if c.notebook in notebooks]
 
 
-def _attempt(notes: list[str], what: str, step, *args) -> str:
+def _attempt(notes: list[str], what: str, step, *args, **kwargs) -> str:
     """Run one nbgrader step; on failure add a note (with the error nbgrader reported, when
     its log names one) and return the error as the log."""
     try:
-        return step(*args)
+        return step(*args, **kwargs)
     except GradingError as error:
         text = str(error)
         raised = [line.strip() for line in text.splitlines() if _RAISED.search(line)]

@@ -98,40 +98,53 @@ def launch(args: argparse.Namespace) -> int:
 
     work = Path.cwd()
     info = json.loads(args.connection_file.read_text())
+    if info.get("transport") != "ipc" or not os.path.isabs(info.get("ip", "")):
+        print("grading kernel: expected Unix sockets in an absolute folder (the course config "
+              "sets them, see CONFIG_LINES and socket_config_line), got transport "
+              f"{info.get('transport')!r} at {info.get('ip')!r}", file=sys.stderr)
+        return 2
     limits = Limits(wall_s=args.wall, stall_s=args.wall, cpu_s=args.wall,
                     memory_mb=args.memory, nproc=64, tmp_mb=256)
-    links: list[Path] = []
-    with Sandbox(args.isolation, hide=tuple(args.hide)) as box:
-        shutil.copytree(work, box.box, dirs_exist_ok=True, symlinks=True,
-                        ignore=shutil.ignore_patterns(*WORK_IGNORED))
-        if args.data is not None:
-            shutil.copytree(args.data, box.box / DATASETS, symlinks=True)
-        # fontconfig finds no configuration in the private root and says so on stderr,
-        # into the notebook's first plotting cell; an empty one keeps it quiet.
-        (box.box / FONTS_CONF).write_text("<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n")
-        inside = dict(info, transport="ipc", ip=box.path("out") + "/kernel")
-        (box.box / "kernel.json").write_text(json.dumps(inside))
-        for path in box.box.rglob("*"):
-            if not path.is_symlink():
-                path.chmod(0o755 if path.is_dir() else 0o644)
-        # nbgrader connects to <ip>-<port>; the kernel binds <box>/out/kernel-<port>.
-        for key in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
-            link = Path(f"{info['ip']}-{info[key]}")
+    # nbgrader connects to <ip>-<port>; the kernel binds <box>/out/kernel-<port>.
+    links = [Path(f"{info['ip']}-{info[key]}") for key in
+             ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")]
+    try:
+        with Sandbox(args.isolation, hide=tuple(args.hide)) as box:
+            _stage(box, work, args.data)
+            inside = dict(info, ip=box.path("out") + "/kernel")
+            (box.box / "kernel.json").write_text(json.dumps(inside))
+            (box.box / "kernel.json").chmod(0o644)
+            for link in links:
+                link.unlink(missing_ok=True)
+                link.symlink_to(box.out / f"kernel-{link.name.rsplit('-', 1)[1]}")
+            env = [f"{name}={os.environ[name]}" for name in FORWARDED_ENV if name in os.environ]
+            env.append(f"FONTCONFIG_FILE={box.path(FONTS_CONF)}")
+            if args.data is not None:
+                env.append(f"ASSIGNMENT_DATASETS_DIR={box.path(DATASETS)}")
+            run = box.run([shutil.which("env") or "/usr/bin/env", *env, sys.executable, "-m",
+                           "ipykernel_launcher", "-f", box.path("kernel.json"),
+                           *args.kernel_args], limits=limits)
+    finally:
+        for link in links:
             link.unlink(missing_ok=True)
-            link.symlink_to(box.out / f"kernel-{info[key]}")
-            links.append(link)
-        env = [f"{name}={os.environ[name]}" for name in FORWARDED_ENV if name in os.environ]
-        env.append(f"FONTCONFIG_FILE={box.path(FONTS_CONF)}")
-        if args.data is not None:
-            env.append(f"ASSIGNMENT_DATASETS_DIR={box.path(DATASETS)}")
-        run = box.run([shutil.which("env") or "/usr/bin/env", *env, sys.executable, "-m",
-                       "ipykernel_launcher", "-f", box.path("kernel.json"), *args.kernel_args],
-                      limits=limits)
-    for link in links:
-        link.unlink(missing_ok=True)
     if run.returncode != 0 or run.killed:
         print(f"grading kernel {run.describe()}\n{run.stderr[-2000:]}", file=sys.stderr)
     return 0 if run.returncode == 0 and not run.killed else 1
+
+
+def _stage(box, work: Path, data: Path | None) -> None:
+    """The kernel's working folder: nbgrader's copy of the submission without notebooks,
+    the dataset, a quiet fontconfig; readable by the sandbox's user, writable by none."""
+    shutil.copytree(work, box.box, dirs_exist_ok=True, symlinks=True,
+                    ignore=shutil.ignore_patterns(*WORK_IGNORED))
+    if data is not None:
+        shutil.copytree(data, box.box / DATASETS, symlinks=True)
+    # fontconfig finds no configuration in the private root and says so on stderr, into
+    # the notebook's first plotting cell; an empty one keeps it quiet.
+    (box.box / FONTS_CONF).write_text("<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n")
+    for path in box.box.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _stop(signum, frame):

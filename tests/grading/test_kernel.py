@@ -120,3 +120,14 @@ def test_weakest_level_still_runs_the_kernel(tmp_path, secret):
     why the hardened grader has the last word)?"""
     found = run_in_kernel(tmp_path, RLIMITS, f"SECRET = {str(secret)!r}\n{PROBE}")
     assert found["uid"] == os.getuid() and found["secret"] == "read"
+
+
+def test_launcher_refuses_tcp_connections(tmp_path, capsys):
+    """Does the launcher refuse a TCP connection file (its kernel would sit in a network
+    namespace nbgrader cannot reach) with a message naming the config to set?"""
+    from grading.kernel import _parse, launch
+
+    connection = tmp_path / "kernel.json"
+    connection.write_text(json.dumps({"transport": "tcp", "ip": "127.0.0.1", "shell_port": 1}))
+    assert launch(_parse(["--isolation", RLIMITS, "-f", str(connection)])) == 2
+    assert "socket_config_line" in capsys.readouterr().err
