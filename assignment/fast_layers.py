@@ -4,7 +4,8 @@ Same contracts as the naive layers in layers.py, rewritten so that the heavy wor
 inside a few large numpy calls instead of Python loops:
 
 - Convolution uses im2col: every receptive field is copied into one column of a matrix, so
-  the whole layer becomes a single matrix product, which numpy hands to its BLAS.
+  the layer becomes a matrix product, which numpy hands to its BLAS (a few examples at a
+  time, to keep that matrix small).
 - Max pooling loops only over the pool_height * pool_width offsets inside a window; each
   step handles one offset of every window at once.
 
@@ -21,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 # ---------------------------------------------------------------------------- convolution
 
 def conv_forward_fast(x, w, b, conv_param):
-    """Convolutional layer as one matrix product (im2col).
+    """Convolutional layer as matrix products (im2col).
 
     Inputs:
     - x: (N, C, H, W)
@@ -37,15 +38,17 @@ def conv_forward_fast(x, w, b, conv_param):
     """
     stride, pad = _conv_geometry("conv_forward_fast", x, w, b, conv_param)
     dtype = _float_dtype(x)
-    N = x.shape[0]
     F, C, HH, WW = w.shape
-    cols = _im2col(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (C*HH*WW, N*H'*W')
     H_out, W_out = _conv_out_size(x.shape, HH, WW, stride, pad)
-    out = w.reshape(F, -1).astype(dtype, copy=False) @ cols  # (F, N*H'*W')
-    out += b.astype(dtype, copy=False)[:, None]
-    out = out.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3)  # (N, F, H', W')
-    # The product comes out filter-major; one copy gives callers an ordinary C-ordered array.
-    out = np.ascontiguousarray(out)
+    windows = _windows(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (N, C, H', W', HH, WW)
+    w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
+    b_col = b.astype(dtype, copy=False)[:, None]  # (F, 1)
+    out = np.empty((x.shape[0], F, H_out, W_out), dtype=dtype)
+    for n in _chunks(windows):
+        prod = w_rows @ _im2col(windows[n])  # (F, n*H'*W')
+        prod += b_col
+        # The product comes out filter-major; out is example-major like every other layer's.
+        out[n] = prod.reshape(F, -1, H_out, W_out).transpose(1, 0, 2, 3)  # (n, F, H', W')
     cache = (x, w, b, conv_param)
     return out, cache
 
@@ -72,58 +75,86 @@ def conv_backward_fast(dout, cache):
     dtype = _float_dtype(x)
     # The columns are rebuilt rather than cached: they hold about HH*WW/stride**2 times as
     # many numbers as x, and rebuilding them is one copy, a small part of this pass's time.
-    cols = _im2col(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (C*HH*WW, N*H'*W')
-    dout = dout.astype(dtype, copy=False).transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N*H'*W')
-    db = dout.sum(axis=1)  # (F,)
-    dw = (dout @ cols.T).reshape(w.shape)  # (F, C, HH, WW)
-    dcols = w.reshape(F, -1).astype(dtype, copy=False).T @ dout  # (C*HH*WW, N*H'*W')
-    dx = _col2im(dcols, x.shape, HH, WW, stride, pad)  # (N, C, H, W)
-    return (dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False),
+    windows = _windows(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (N, C, H', W', HH, WW)
+    w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
+    dout = dout.astype(dtype, copy=False)
+    dx = np.empty(x.shape, dtype=dtype)
+    dw = np.zeros(w_rows.shape, dtype=dtype)
+    db = np.zeros(F, dtype=dtype)
+    for n in _chunks(windows):
+        cols = _im2col(windows[n])  # (C*HH*WW, n*H'*W')
+        dout_rows = dout[n].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*H'*W')
+        db += dout_rows.sum(axis=1)
+        dw += dout_rows @ cols.T
+        _col2im(w_rows.T @ dout_rows, dx[n], HH, WW, stride, pad)
+    return (dx.astype(x.dtype, copy=False), dw.reshape(w.shape).astype(w.dtype, copy=False),
             db.astype(b.dtype, copy=False))
 
 
-def _im2col(x, HH, WW, stride, pad):
-    """Copy every receptive field of the padded x into one column.
+# The batch goes through a few examples at a time. A chunk's column matrix (about this many
+# numbers) stays in the processor's cache and its memory is reused by the next chunk; one
+# matrix for the whole batch can take hundreds of megabytes of freshly allocated memory,
+# which is slow to fill and to read back.
+_CHUNK_NUMBERS = 2 ** 20
 
-    Rows are ordered (c, kh, kw), like w.reshape(F, -1); columns (n, i, j). Channels come
-    first so that the copy reads long runs of each image and the result feeds one BLAS call.
+
+def _chunks(windows):
+    """Slices of examples whose column matrices hold about _CHUNK_NUMBERS numbers."""
+    per_example = windows[0].size  # C*H'*W'*HH*WW
+    step = max(1, _CHUNK_NUMBERS // per_example)
+    return [slice(n, n + step) for n in range(0, windows.shape[0], step)]
+
+
+def _windows(x, HH, WW, stride, pad):
+    """View of every receptive field of the zero-padded x (only the padding is copied).
 
     Inputs:
     - x: (N, C, H, W)
     Returns:
-    - cols: (C*HH*WW, N*H'*W'), C-contiguous
+    - windows: (N, C, H', W', HH, WW), windows[n, c, i, j] the HH x WW field of output (i, j)
     """
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H+2pad, W+2pad)
     windows = sliding_window_view(xp, (HH, WW), axis=(2, 3))  # (N, C, H+2pad-HH+1, W+2pad-WW+1, HH, WW)
-    windows = windows[:, :, ::stride, ::stride]  # (N, C, H', W', HH, WW)
+    return windows[:, :, ::stride, ::stride]  # (N, C, H', W', HH, WW)
+
+
+def _im2col(windows):
+    """Copy receptive fields into the columns of one matrix.
+
+    Rows are ordered (c, kh, kw), like w.reshape(F, -1); columns (n, i, j), so that the
+    matrix feeds a single BLAS call.
+
+    Inputs:
+    - windows: (n, C, H', W', HH, WW) from _windows
+    Returns:
+    - cols: (C*HH*WW, n*H'*W'), C-contiguous
+    """
+    _, C, _, _, HH, WW = windows.shape
     # reshape cannot express this transpose as a view, so it makes the one im2col copy.
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * HH * WW, -1)  # (C*HH*WW, N*H'*W')
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * HH * WW, -1)  # (C*HH*WW, n*H'*W')
 
 
-def _col2im(dcols, x_shape, HH, WW, stride, pad):
+def _col2im(dcols, dx, HH, WW, stride, pad):
     """Sum column gradients back onto the input positions they were copied from.
 
     Loops over the HH*WW kernel offsets: each step adds one strided slice for every window
     at once, several times faster than np.add.at with fancy indices.
 
     Inputs:
-    - dcols: (C*HH*WW, N*H'*W'), laid out as _im2col's result
-    - x_shape: (N, C, H, W)
-    Returns:
-    - dx: (N, C, H, W), C-contiguous
+    - dcols: (C*HH*WW, n*H'*W'), laid out as _im2col's result
+    - dx: (n, C, H, W), overwritten with the result
     """
-    N, C, H, W = x_shape
-    H_out, W_out = _conv_out_size(x_shape, HH, WW, stride, pad)
-    dcols = dcols.reshape(C, HH, WW, N, H_out, W_out)  # (C, HH, WW, N, H', W')
+    n, C, H, W = dx.shape
+    H_out, W_out = _conv_out_size(dx.shape, HH, WW, stride, pad)
+    dcols = dcols.reshape(C, HH, WW, n, H_out, W_out)  # (C, HH, WW, n, H', W')
     # Channel-major like dcols, so both sides of each += walk memory in the same order.
-    dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dcols.dtype)
+    dxp = np.zeros((C, n, H + 2 * pad, W + 2 * pad), dtype=dcols.dtype)
     for kh in range(HH):
         rows = slice(kh, kh + stride * (H_out - 1) + 1, stride)
         for kw in range(WW):
             cols = slice(kw, kw + stride * (W_out - 1) + 1, stride)
-            dxp[:, :, rows, cols] += dcols[:, kh, kw]  # (C, N, H', W')
-    dx = dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3)  # (N, C, H, W)
-    return np.ascontiguousarray(dx)
+            dxp[:, :, rows, cols] += dcols[:, kh, kw]  # (C, n, H', W')
+    dx[...] = dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3)  # (n, C, H, W)
 
 
 def _conv_out_size(x_shape, HH, WW, stride, pad):

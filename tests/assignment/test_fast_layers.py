@@ -128,6 +128,26 @@ def test_conv_matches_torch_on_the_notebook_timing_shape():
         assert rel(g, t) < TORCH_TOL
 
 
+@pytest.mark.parametrize("case", ["stride-2-uneven", "stride-3", "same-3x3"])
+def test_conv_split_into_chunks_of_examples_matches_torch(case, monkeypatch):
+    """Batches go through in chunks of examples; force chunks of 2, 2 and 1 examples."""
+    x_shape, w_shape, stride, pad = CONV_CASES[case]
+    rng = np.random.default_rng(26)
+    x, w, b = rng.standard_normal((5, *x_shape[1:])), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    conv_param = {"stride": stride, "pad": pad}
+    out, _ = fl.conv_forward_fast(x, w, b, conv_param)
+    per_example = out[0, :1].size * w[0].size  # numbers in one example's columns
+    monkeypatch.setattr(fl, "_CHUNK_NUMBERS", 2 * per_example + 1)
+    out, cache = fl.conv_forward_fast(x, w, b, conv_param)
+    dout = rng.standard_normal(out.shape)
+    conv = lambda x, w, b: tF.conv2d(x, w, b, stride=stride, padding=pad)
+    t_out, t_grads = torch_grads(conv, [x, w, b], dout)
+    assert rel(out, t_out) < TORCH_TOL
+    for name, g, t in zip(("dx", "dw", "db"), fl.conv_backward_fast(dout, cache), t_grads):
+        assert rel(g, t) < TORCH_TOL, f"{case}: {name} rel. error {rel(g, t):.1e}"
+    assert len(fl._chunks(fl._windows(x, *w_shape[2:], stride, pad))) == 3
+
+
 def test_conv_grads_match_centred_differences():
     x, w, b, conv_param = conv_inputs("stride-2-uneven", seed=4)
     out, cache = fl.conv_forward_fast(x, w, b, conv_param)
