@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fc.py
 	$(BIN)/python benchmarks/bench_conv.py
+	$(BIN)/python benchmarks/bench_grading.py --quick
 
 clean:
 	rm -rf build release $(VENV)
