@@ -9,24 +9,14 @@ import torch.nn.functional as F
 from assignment import layers
 from assignment.checks.numeric import numeric_gradient
 
+from .oracle import rel, torch_grads
+
 pytestmark = pytest.mark.conv
 TORCH_TOL = 1e-10    # float64 against float64: only summation order differs
 NUMERIC_TOL = 1e-7   # centred differences, h=1e-5, on well-scaled inputs
 FLOAT32_TOL = 1e-5   # float32 layers against the float64 result
 
 torch.set_num_threads(1)
-
-
-def rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12)
-
-
-def torch_grads(fn, arrays, dout):
-    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out = fn(*ts)
-    out.backward(torch.tensor(dout))
-    return out.detach().numpy(), [t.grad.numpy() for t in ts]
 
 
 def distinct_values(rng, shape):

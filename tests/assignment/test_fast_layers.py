@@ -9,6 +9,8 @@ import torch.nn.functional as tF
 from assignment import fast_layers as fl
 from assignment.checks.numeric import numeric_gradient
 
+from .oracle import rel, torch_grads
+
 pytestmark = pytest.mark.conv
 TORCH_TOL = 1e-9     # float64 against float64: only summation order differs
 NUMERIC_TOL = 1e-7   # centred differences, h=1e-5, on well-scaled inputs
@@ -43,18 +45,6 @@ POOL_CASES = {
     "2x2/3 gaps": ((2, 2, 10, 11), 2, 2, 3, "general"),
     "4x2/2 mixed": ((3, 1, 10, 7), 4, 2, 2, "general"),
 }
-
-
-def rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12)
-
-
-def torch_grads(fn, arrays, dout):
-    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out = fn(*ts)
-    out.backward(torch.tensor(dout))
-    return out.detach().numpy(), [t.grad.numpy() for t in ts]
 
 
 def conv_inputs(case, seed, dtype=np.float64):

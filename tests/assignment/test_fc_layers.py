@@ -7,23 +7,13 @@ import torch
 from assignment import layers
 from assignment.checks.numeric import numeric_gradient
 
+from .oracle import rel, torch_grads
+
 pytestmark = pytest.mark.fc
 TORCH_TOL = 1e-10    # float64 against float64: only summation order differs
 NUMERIC_TOL = 1e-7   # centred differences, h=1e-5, on well-scaled inputs
 
 torch.set_num_threads(1)
-
-
-def rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12)
-
-
-def torch_grads(fn, arrays, dout):
-    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out = fn(*ts)
-    out.backward(torch.tensor(dout))
-    return out.detach().numpy(), [t.grad.numpy() for t in ts]
 
 
 @pytest.mark.parametrize("x_shape,M", [((2, 4, 5), 3), ((1, 7), 2), ((3, 2, 2, 2), 5)])
