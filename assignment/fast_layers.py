@@ -91,17 +91,19 @@ def conv_backward_fast(dout, cache):
             db.astype(b.dtype, copy=False))
 
 
-# The batch goes through a few examples at a time. A chunk's column matrix (about this many
-# numbers) stays in the processor's cache and its memory is reused by the next chunk; one
-# matrix for the whole batch can take hundreds of megabytes of freshly allocated memory,
-# which is slow to fill and to read back.
-_CHUNK_NUMBERS = 2 ** 20
+# The batch goes through a few examples at a time. A chunk's column matrix, about
+# _CHUNK_BYTES, stays in the processor's cache and its memory is reused by the next chunk;
+# one matrix for the whole batch can take hundreds of megabytes of freshly allocated
+# memory, which is slow to fill and to read back. At least _MIN_CHUNK examples go together
+# so that the Python loop around the chunks costs little.
+_CHUNK_BYTES = 2 ** 21
+_MIN_CHUNK = 4
 
 
 def _chunks(windows):
-    """Slices of examples whose column matrices hold about _CHUNK_NUMBERS numbers."""
-    per_example = windows[0].size  # C*H'*W'*HH*WW
-    step = max(1, _CHUNK_NUMBERS // per_example)
+    """Slices of examples whose column matrices hold about _CHUNK_BYTES."""
+    per_example = windows[0].size * windows.itemsize  # C*H'*W'*HH*WW numbers
+    step = max(_MIN_CHUNK, _CHUNK_BYTES // per_example)
     return [slice(n, n + step) for n in range(0, windows.shape[0], step)]
 
 

@@ -125,9 +125,8 @@ def test_conv_split_into_chunks_of_examples_matches_torch(case, monkeypatch):
     rng = np.random.default_rng(26)
     x, w, b = rng.standard_normal((5, *x_shape[1:])), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     conv_param = {"stride": stride, "pad": pad}
-    out, _ = fl.conv_forward_fast(x, w, b, conv_param)
-    per_example = out[0, :1].size * w[0].size  # numbers in one example's columns
-    monkeypatch.setattr(fl, "_CHUNK_NUMBERS", 2 * per_example + 1)
+    monkeypatch.setattr(fl, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(fl, "_MIN_CHUNK", 2)
     out, cache = fl.conv_forward_fast(x, w, b, conv_param)
     dout = rng.standard_normal(out.shape)
     conv = lambda x, w, b: tF.conv2d(x, w, b, stride=stride, padding=pad)
