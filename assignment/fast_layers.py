@@ -40,12 +40,12 @@ def conv_forward_fast(x, w, b, conv_param):
     dtype = _float_dtype(x)
     F, C, HH, WW = w.shape
     H_out, W_out = _conv_out_size(x.shape, HH, WW, stride, pad)
-    windows = _windows(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (N, C, H', W', HH, WW)
+    x = x.astype(dtype, copy=False)
     w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
     b_col = b.astype(dtype, copy=False)[:, None]  # (F, 1)
     out = np.empty((x.shape[0], F, H_out, W_out), dtype=dtype)
-    for n in _chunks(windows):
-        prod = w_rows @ _im2col(windows[n])  # (F, n*H'*W')
+    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * x.itemsize):
+        prod = w_rows @ _im2col(x[n], HH, WW, stride, pad)  # (F, n*H'*W')
         prod += b_col
         # The product comes out filter-major; out is example-major like every other layer's.
         out[n] = prod.reshape(F, -1, H_out, W_out).transpose(1, 0, 2, 3)  # (n, F, H', W')
@@ -67,27 +67,27 @@ def conv_backward_fast(dout, cache):
     each with the dtype of its input. Input positions that no window covers (when stride
     does not divide H + 2 * pad - HH) get a zero gradient.
     """
-    x, w, b, conv_param = cache
+    x_in, w, b, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     F, C, HH, WW = w.shape
-    out_shape = (x.shape[0], F, *_conv_out_size(x.shape, HH, WW, stride, pad))
-    _check_dout("conv_backward_fast", dout, out_shape)
-    dtype = _float_dtype(x)
-    # The columns are rebuilt rather than cached: they hold about HH*WW/stride**2 times as
-    # many numbers as x, and rebuilding them is one copy, a small part of this pass's time.
-    windows = _windows(x.astype(dtype, copy=False), HH, WW, stride, pad)  # (N, C, H', W', HH, WW)
+    H_out, W_out = _conv_out_size(x_in.shape, HH, WW, stride, pad)
+    _check_dout("conv_backward_fast", dout, (x_in.shape[0], F, H_out, W_out))
+    dtype = _float_dtype(x_in)
+    x = x_in.astype(dtype, copy=False)
     w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
     dout = dout.astype(dtype, copy=False)
     dx = np.empty(x.shape, dtype=dtype)
     dw = np.zeros(w_rows.shape, dtype=dtype)
     db = np.zeros(F, dtype=dtype)
-    for n in _chunks(windows):
-        cols = _im2col(windows[n])  # (C*HH*WW, n*H'*W')
+    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * x.itemsize):
+        # The columns are rebuilt rather than cached: they hold about HH*WW/stride**2 times
+        # as many numbers as x, and rebuilding them is one copy, a small part of the time.
+        cols = _im2col(x[n], HH, WW, stride, pad)  # (C*HH*WW, n*H'*W')
         dout_rows = dout[n].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*H'*W')
         db += dout_rows.sum(axis=1)
         dw += dout_rows @ cols.T
         _col2im(w_rows.T @ dout_rows, dx[n], HH, WW, stride, pad)
-    return (dx.astype(x.dtype, copy=False), dw.reshape(w.shape).astype(w.dtype, copy=False),
+    return (dx.astype(x_in.dtype, copy=False), dw.reshape(w.shape).astype(w.dtype, copy=False),
             db.astype(b.dtype, copy=False))
 
 
@@ -100,40 +100,28 @@ _CHUNK_BYTES = 2 ** 21
 _MIN_CHUNK = 4
 
 
-def _chunks(windows):
-    """Slices of examples whose column matrices hold about _CHUNK_BYTES."""
-    per_example = windows[0].size * windows.itemsize  # C*H'*W'*HH*WW numbers
-    step = max(_MIN_CHUNK, _CHUNK_BYTES // per_example)
-    return [slice(n, n + step) for n in range(0, windows.shape[0], step)]
+def _chunks(N, bytes_per_example):
+    """Slices of the N examples, each with about _CHUNK_BYTES of columns."""
+    step = max(_MIN_CHUNK, _CHUNK_BYTES // bytes_per_example)
+    return [slice(n, n + step) for n in range(0, N, step)]
 
 
-def _windows(x, HH, WW, stride, pad):
-    """View of every receptive field of the zero-padded x (only the padding is copied).
-
-    Inputs:
-    - x: (N, C, H, W)
-    Returns:
-    - windows: (N, C, H', W', HH, WW), windows[n, c, i, j] the HH x WW field of output (i, j)
-    """
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H+2pad, W+2pad)
-    windows = sliding_window_view(xp, (HH, WW), axis=(2, 3))  # (N, C, H+2pad-HH+1, W+2pad-WW+1, HH, WW)
-    return windows[:, :, ::stride, ::stride]  # (N, C, H', W', HH, WW)
-
-
-def _im2col(windows):
-    """Copy receptive fields into the columns of one matrix.
+def _im2col(x, HH, WW, stride, pad):
+    """Copy every receptive field of the zero-padded x into one column of a matrix.
 
     Rows are ordered (c, kh, kw), like w.reshape(F, -1); columns (n, i, j), so that the
     matrix feeds a single BLAS call.
 
     Inputs:
-    - windows: (n, C, H', W', HH, WW) from _windows
+    - x: (n, C, H, W)
     Returns:
     - cols: (C*HH*WW, n*H'*W'), C-contiguous
     """
-    _, C, _, _, HH, WW = windows.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (n, C, H+2pad, W+2pad)
+    windows = sliding_window_view(xp, (HH, WW), axis=(2, 3))  # (n, C, H+2pad-HH+1, W+2pad-WW+1, HH, WW)
+    windows = windows[:, :, ::stride, ::stride]  # (n, C, H', W', HH, WW)
     # reshape cannot express this transpose as a view, so it makes the one im2col copy.
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * HH * WW, -1)  # (C*HH*WW, n*H'*W')
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * HH * WW, -1)  # (C*HH*WW, n*H'*W')
 
 
 def _col2im(dcols, dx, HH, WW, stride, pad):

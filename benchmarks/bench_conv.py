@@ -6,8 +6,9 @@ Usage:
     python benchmarks/bench_conv.py --threads 1   # thread count for numpy's BLAS and torch
 
 Both libraries run in this one process with the same thread count. Each row times numpy's
-forward and backward and torch's forward+backward (autograd) on the same data and reports
-medians after a warm-up. The two libraries are timed in separate blocks with a pause in
+forward and backward (each backward on the cache of the forward just before it, as in
+training) and torch's forward+backward (autograd) on the same data, and reports medians
+after a warm-up. The two libraries are timed in separate blocks with a pause in
 between: idle BLAS and OpenMP threads keep spinning for a while after a call, and would
 otherwise steal the cores from the other library. ratio = numpy throughput / torch
 throughput (above 1: numpy is faster); the target is at least 0.5. Conv rows also give
@@ -85,6 +86,20 @@ def blas_name(np):
         return "unknown"
 
 
+def numpy_steps(forward, backward, dout):
+    """Forward and backward closures that chain like a training step: each backward call
+    gets the cache of the forward call just before it, whose output lives until then."""
+    state = {}
+
+    def fwd():
+        state["out"], state["cache"] = forward()
+
+    def bwd():
+        backward(dout, state.pop("cache"))
+        del state["out"]
+    return [fwd, bwd]
+
+
 def torch_step(torch, fn, inputs, grad):
     """Forward and backward through fn with autograd, gradients cleared first."""
     def step():
@@ -101,12 +116,12 @@ def bench_conv(np, torch, fl, case, dtype, repeats, warmup, peak):
     w = rng.standard_normal(w_shape).astype(dtype)
     b = rng.standard_normal(w_shape[0]).astype(dtype)
     conv_param = {"stride": stride, "pad": pad}
-    out, cache = fl.conv_forward_fast(x, w, b, conv_param)
+    out, _ = fl.conv_forward_fast(x, w, b, conv_param)
     dout = rng.standard_normal(out.shape).astype(dtype)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     conv = lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride=stride, padding=pad)
-    fwd, bwd = time_in_turn([lambda: fl.conv_forward_fast(x, w, b, conv_param),
-                                 lambda: fl.conv_backward_fast(dout, cache)], repeats, warmup)
+    steps = numpy_steps(lambda: fl.conv_forward_fast(x, w, b, conv_param), fl.conv_backward_fast, dout)
+    fwd, bwd = time_in_turn(steps, repeats, warmup)
     ref, = time_in_turn([torch_step(torch, conv, (tx, tw, tb), torch.tensor(dout))], repeats, warmup)
     N, F, H_out, W_out = out.shape
     flops = 3 * 2 * N * F * H_out * W_out * w[0].size  # forward, dx and dw products
@@ -119,12 +134,12 @@ def bench_pool(np, torch, fl, case, dtype, repeats, warmup):
     label, x_shape, ph, pw, stride = case
     x = np.random.default_rng(0).standard_normal(x_shape).astype(dtype)
     pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
-    out, cache = fl.max_pool_forward_fast(x, pool_param)
+    out, _ = fl.max_pool_forward_fast(x, pool_param)
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
     tx = torch.tensor(x, requires_grad=True)
     pool = lambda x: torch.nn.functional.max_pool2d(x, (ph, pw), stride)
-    fwd, bwd = time_in_turn([lambda: fl.max_pool_forward_fast(x, pool_param),
-                                 lambda: fl.max_pool_backward_fast(dout, cache)], repeats, warmup)
+    steps = numpy_steps(lambda: fl.max_pool_forward_fast(x, pool_param), fl.max_pool_backward_fast, dout)
+    fwd, bwd = time_in_turn(steps, repeats, warmup)
     ref, = time_in_turn([torch_step(torch, pool, (tx,), torch.tensor(dout))], repeats, warmup)
     method = fl.max_pool_method(x.shape, pool_param)
     return f"pool {label} x{x_shape} ({method})", fwd, bwd, ref, None, None
