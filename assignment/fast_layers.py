@@ -40,12 +40,12 @@ def conv_forward_fast(x, w, b, conv_param):
     dtype = _float_dtype(x)
     F, C, HH, WW = w.shape
     H_out, W_out = _conv_out_size(x.shape, HH, WW, stride, pad)
-    x = x.astype(dtype, copy=False)
+    xf = x.astype(dtype, copy=False)
     w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
     b_col = b.astype(dtype, copy=False)[:, None]  # (F, 1)
     out = np.empty((x.shape[0], F, H_out, W_out), dtype=dtype)
-    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * x.itemsize):
-        prod = w_rows @ _im2col(x[n], HH, WW, stride, pad)  # (F, n*H'*W')
+    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * xf.itemsize):
+        prod = w_rows @ _im2col(xf[n], HH, WW, stride, pad)  # (F, n*H'*W')
         prod += b_col
         # The product comes out filter-major; out is example-major like every other layer's.
         out[n] = prod.reshape(F, -1, H_out, W_out).transpose(1, 0, 2, 3)  # (n, F, H', W')
@@ -67,27 +67,27 @@ def conv_backward_fast(dout, cache):
     each with the dtype of its input. Input positions that no window covers (when stride
     does not divide H + 2 * pad - HH) get a zero gradient.
     """
-    x_in, w, b, conv_param = cache
+    x, w, b, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     F, C, HH, WW = w.shape
-    H_out, W_out = _conv_out_size(x_in.shape, HH, WW, stride, pad)
-    _check_dout("conv_backward_fast", dout, (x_in.shape[0], F, H_out, W_out))
-    dtype = _float_dtype(x_in)
-    x = x_in.astype(dtype, copy=False)
+    H_out, W_out = _conv_out_size(x.shape, HH, WW, stride, pad)
+    _check_dout("conv_backward_fast", dout, (x.shape[0], F, H_out, W_out))
+    dtype = _float_dtype(x)
+    xf = x.astype(dtype, copy=False)
     w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
     dout = dout.astype(dtype, copy=False)
     dx = np.empty(x.shape, dtype=dtype)
     dw = np.zeros(w_rows.shape, dtype=dtype)
     db = np.zeros(F, dtype=dtype)
-    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * x.itemsize):
+    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * xf.itemsize):
         # The columns are rebuilt rather than cached: they hold about HH*WW/stride**2 times
         # as many numbers as x, and rebuilding them is one copy, a small part of the time.
-        cols = _im2col(x[n], HH, WW, stride, pad)  # (C*HH*WW, n*H'*W')
+        cols = _im2col(xf[n], HH, WW, stride, pad)  # (C*HH*WW, n*H'*W')
         dout_rows = dout[n].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*H'*W')
         db += dout_rows.sum(axis=1)
         dw += dout_rows @ cols.T
         _col2im(w_rows.T @ dout_rows, dx[n], HH, WW, stride, pad)
-    return (dx.astype(x_in.dtype, copy=False), dw.reshape(w.shape).astype(w.dtype, copy=False),
+    return (dx.astype(x.dtype, copy=False), dw.reshape(w.shape).astype(w.dtype, copy=False),
             db.astype(b.dtype, copy=False))
 
 
@@ -233,7 +233,7 @@ def max_pool_forward_reshape(x, pool_param):
     """Max pooling of windows that tile x (pool_height == pool_width == stride).
 
     x.reshape(N, C, H', ph, W', pw) is a view whose axes 3 and 5 run inside a window, so
-    each window offset (kh, kw) is a plain strided view of x and nothing is copied.
+    each window offset (kh, kw) is a plain strided view of x: no copy of x is made.
 
     Inputs:
     - x: (N, C, H, W) with H and W multiples of the stride
@@ -261,7 +261,8 @@ def max_pool_backward_reshape(dout, cache):
     - cache: from max_pool_forward_reshape
 
     Returns:
-    - dx: (N, C, H, W), the gradient at the first maximum of each window, zero elsewhere
+    - dx: (N, C, H, W), the gradient at the first maximum of each window, zero elsewhere.
+      (A mask x == max, the usual shortcut, would hand every tied maximum the full gradient.)
     """
     x, out, pool_param = cache
     _check_dout("max_pool_backward_reshape", dout, out.shape)
