@@ -7,10 +7,8 @@ Usage:
 
 Both libraries run in this one process with the same thread count. Each row times numpy's
 forward and backward (each backward on the cache of the forward just before it, as in
-training) and torch's forward+backward (autograd) on the same data, and reports medians
-after a warm-up. The two libraries are timed in separate blocks with a pause in
-between: idle BLAS and OpenMP threads keep spinning for a while after a call, and would
-otherwise steal the cores from the other library. ratio = numpy throughput / torch
+training) and torch's forward+backward (autograd) on the same data, and reports medians.
+The libraries are timed in alternating blocks with pauses in between (see time_blocks). ratio = numpy throughput / torch
 throughput (above 1: numpy is faster); the target is at least 0.5. Conv rows also give
 numpy's GFLOP/s (forward plus the two backward products) and its fraction of the GEMM peak
 measured here. The exit code is 0 whatever the numbers are.
@@ -57,24 +55,32 @@ def limit_threads(n):
     return f"threadpoolctl.threadpool_limits({n})"
 
 
-def time_in_turn(funcs, repeats, warmup, pause=0.3):
-    """Median milliseconds of each function, calling them in turn on every repeat."""
-    time.sleep(pause)  # let threads of earlier calls stop spinning
-    times = [[] for _ in funcs]
-    for r in range(warmup + repeats):
-        for f, t in zip(funcs, times):
-            start = time.perf_counter()
-            f()
-            if r >= warmup:
-                t.append(time.perf_counter() - start)
-    return [1e3 * statistics.median(t) for t in times]
+def time_blocks(groups, repeats, warmup, rounds, pause=0.2):
+    """Median milliseconds of every function in groups (a list of lists of functions).
+
+    Each group is timed in its own block: a pause (idle BLAS and OpenMP threads keep
+    spinning for a while after a call and would steal the cores from the other group), a
+    warm-up, then repeats / rounds calls of its functions in turn. The blocks alternate for
+    `rounds` rounds, so that a burst of other work on the machine hits both groups alike.
+    """
+    times = [[[] for _ in group] for group in groups]
+    per_round = -(-repeats // rounds)
+    for _ in range(rounds):
+        for group, group_times in zip(groups, times):
+            time.sleep(pause)
+            for r in range(warmup + per_round):
+                for f, t in zip(group, group_times):
+                    start = time.perf_counter()
+                    f()
+                    if r >= warmup:
+                        t.append(time.perf_counter() - start)
+    return [[1e3 * statistics.median(t) for t in group_times] for group_times in times]
 
 
 def gemm_peak(np, dtype, n=2048, repeats=5):
     """GFLOP/s of an n x n matrix product, the BLAS's practical peak on this machine."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
-    a @ a
-    ms = time_in_turn([lambda: a @ a], repeats, warmup=1)[0]
+    [[ms]] = time_blocks([[lambda: a @ a]], repeats, warmup=1, rounds=1)
     return 2 * n ** 3 / (ms * 1e-3) / 1e9
 
 
@@ -109,7 +115,7 @@ def torch_step(torch, fn, inputs, grad):
     return step
 
 
-def bench_conv(np, torch, fl, case, dtype, repeats, warmup, peak):
+def bench_conv(np, torch, fl, case, dtype, repeats, warmup, rounds, peak):
     label, x_shape, w_shape, stride, pad = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -121,8 +127,8 @@ def bench_conv(np, torch, fl, case, dtype, repeats, warmup, peak):
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     conv = lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride=stride, padding=pad)
     steps = numpy_steps(lambda: fl.conv_forward_fast(x, w, b, conv_param), fl.conv_backward_fast, dout)
-    fwd, bwd = time_in_turn(steps, repeats, warmup)
-    ref, = time_in_turn([torch_step(torch, conv, (tx, tw, tb), torch.tensor(dout))], repeats, warmup)
+    [fwd, bwd], [ref] = time_blocks([steps, [torch_step(torch, conv, (tx, tw, tb), torch.tensor(dout))]],
+                                    repeats, warmup, rounds)
     N, F, H_out, W_out = out.shape
     flops = 3 * 2 * N * F * H_out * W_out * w[0].size  # forward, dx and dw products
     gflops = flops / ((fwd + bwd) * 1e-3) / 1e9
@@ -130,7 +136,7 @@ def bench_conv(np, torch, fl, case, dtype, repeats, warmup, peak):
     return name, fwd, bwd, ref, gflops, gflops / peak
 
 
-def bench_pool(np, torch, fl, case, dtype, repeats, warmup):
+def bench_pool(np, torch, fl, case, dtype, repeats, warmup, rounds):
     label, x_shape, ph, pw, stride = case
     x = np.random.default_rng(0).standard_normal(x_shape).astype(dtype)
     pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
@@ -139,8 +145,8 @@ def bench_pool(np, torch, fl, case, dtype, repeats, warmup):
     tx = torch.tensor(x, requires_grad=True)
     pool = lambda x: torch.nn.functional.max_pool2d(x, (ph, pw), stride)
     steps = numpy_steps(lambda: fl.max_pool_forward_fast(x, pool_param), fl.max_pool_backward_fast, dout)
-    fwd, bwd = time_in_turn(steps, repeats, warmup)
-    ref, = time_in_turn([torch_step(torch, pool, (tx,), torch.tensor(dout))], repeats, warmup)
+    [fwd, bwd], [ref] = time_blocks([steps, [torch_step(torch, pool, (tx,), torch.tensor(dout))]],
+                                    repeats, warmup, rounds)
     method = fl.max_pool_method(x.shape, pool_param)
     return f"pool {label} x{x_shape} ({method})", fwd, bwd, ref, None, None
 
@@ -154,11 +160,11 @@ def main():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     from assignment import fast_layers as fl
 
-    repeats, warmup = (3, 1) if args.quick else (15, 3)
+    repeats, warmup, rounds = (3, 1, 1) if args.quick else (15, 2, 3)
     print(f"numpy {np.__version__} ({blas_name(np)}, {how}); torch {torch.__version__} "
           f"(set_num_threads({args.threads}), get_num_threads()={torch.get_num_threads()}, "
           f"mkldnn {torch.backends.mkldnn.is_available()}); {os.cpu_count()} cores")
-    print(f"median of {repeats} repeats after {warmup} warm-up; ratio = numpy throughput / torch throughput; "
+    print(f"median of {repeats} repeats in {rounds} alternating blocks, each after {warmup} warm-up calls; ratio = numpy throughput / torch throughput; "
           f"1-minute load average {os.getloadavg()[0]:.1f} (other work on the machine skews every number)")
     header = f"{'case':<52} {'dtype':<8} {'np fwd':>8} {'np bwd':>8} {'torch f+b':>9} {'ratio':>6} {'GFLOP/s':>8} {'of peak':>7}"
     misses = []
@@ -166,8 +172,8 @@ def main():
         peak = gemm_peak(np, dtype)
         print(f"\n{np.dtype(dtype).name}: numpy GEMM peak {peak:.0f} GFLOP/s (2048 x 2048 matmul)")
         print(header)
-        rows = [bench_conv(np, torch, fl, c, dtype, repeats, warmup, peak) for c in CONV_CASES]
-        rows += [bench_pool(np, torch, fl, c, dtype, repeats, warmup) for c in POOL_CASES]
+        rows = [bench_conv(np, torch, fl, c, dtype, repeats, warmup, rounds, peak) for c in CONV_CASES]
+        rows += [bench_pool(np, torch, fl, c, dtype, repeats, warmup, rounds) for c in POOL_CASES]
         for name, fwd, bwd, ref, gflops, frac in rows:
             ratio = ref / (fwd + bwd)
             extra = f"{gflops:>8.1f} {frac:>7.0%}" if gflops is not None else f"{'-':>8} {'-':>7}"
