@@ -7,11 +7,11 @@ Usage:
 
 Both libraries run in this one process with the same thread count. Each row times numpy's
 forward and backward (each backward on the cache of the forward just before it, as in
-training) and torch's forward+backward (autograd) on the same data, and reports medians.
-The libraries are timed in alternating blocks with pauses in between (see time_blocks). ratio = numpy throughput / torch
-throughput (above 1: numpy is faster); the target is at least 0.5. Conv rows also give
-numpy's GFLOP/s (forward plus the two backward products) and its fraction of the GEMM peak
-measured here. The exit code is 0 whatever the numbers are.
+training) and torch's forward+backward (autograd) on the same data, and reports medians;
+the libraries are timed in alternating blocks with pauses in between (see time_blocks).
+ratio = numpy throughput / torch throughput (above 1: numpy is faster); the target is at
+least 0.5. Conv rows also give numpy's GFLOP/s (forward plus the two backward products)
+and its fraction of the GEMM peak measured here. The exit code is 0 whatever the numbers.
 """
 import argparse
 import os
