@@ -80,8 +80,9 @@ def conv_backward_fast(dout, cache):
     dw = np.zeros(w_rows.shape, dtype=dtype)
     db = np.zeros(F, dtype=dtype)
     for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * xf.itemsize):
-        # The columns are rebuilt rather than cached: they hold about HH*WW/stride**2 times
-        # as many numbers as x, and rebuilding them is one copy, a small part of the time.
+        # The columns are rebuilt rather than cached: all of them hold about HH*WW/stride**2
+        # times as many numbers as x, and rebuilding one chunk (which then sits in cache)
+        # measured faster than keeping every chunk's columns from the forward pass.
         cols = _im2col(xf[n], HH, WW, stride, pad)  # (C*HH*WW, n*H'*W')
         dout_rows = dout[n].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*H'*W')
         db += dout_rows.sum(axis=1)
