@@ -28,6 +28,10 @@ CIFAR10_FOLDER = 'cifar-10-batches-py'
 EMBEDDED_FOLDER = 'embedded'
 IMAGENET_VAL_FILE = 'imagenet_val_25.npz'
 SQUEEZENET_FILE = 'squeezenet1_1-b8a52dc0.pth'
+# The 1,000 ImageNet class names, line i for class i (the WordNet lemmas of the sorted synset
+# ids, taken from timm 1.0.31's data/_info/imagenet_synset_to_lemma.txt). The sample's own
+# label_map has 999: class 134 ("crane", the bird) collided with class 517 (the machine).
+IMAGENET_CLASSES_FILE = Path(__file__).with_name('imagenet_classes.txt')
 SOURCES = ('auto', 'cifar10', 'embedded')
 CIFAR10_FILES = [*embedded_cifar.BATCH_FILES, embedded_cifar.META_FILE]
 
@@ -181,7 +185,8 @@ def load_imagenet_val(num=None):
     Returns:
     - X: uint8 array (num, 224, 224, 3)
     - y: int array (num,) of ImageNet class indices
-    - class_names: dict from class index to its name
+    - class_names: dict from class index to its name, all 1,000 classes
+      (load_imagenet_class_names; the file's own map lacks class 134)
     """
     if num is not None and (isinstance(num, bool) or not isinstance(num, (int, np.integer))
                             or num < 0):
@@ -190,12 +195,21 @@ def load_imagenet_val(num=None):
     if not path.is_file():
         raise FileNotFoundError(f'load_imagenet_val: {path} not found. Fetch it with: '
                                 f'{fetch_command("imagenet_val")}')
-    # label_map is a pickled dict inside the npz; the file is checksummed when fetched.
-    with np.load(path, allow_pickle=True) as f:
-        X, y, class_names = f['X'], f['y'], f['label_map'].item()
+    # Only the arrays: the file's pickled label_map is not needed, so nothing is unpickled.
+    with np.load(path, allow_pickle=False) as f:
+        X, y = f['X'], f['y']
     if num is not None:
         X, y = X[:num], y[:num]
-    return X, y, class_names
+    return X, y, dict(enumerate(load_imagenet_class_names()))
+
+
+def load_imagenet_class_names():
+    """Return the list of the 1,000 ImageNet class names, index i for class i."""
+    names = IMAGENET_CLASSES_FILE.read_text(encoding='utf-8').splitlines()
+    if len(names) != 1000:
+        raise ValueError(f'load_imagenet_class_names: {IMAGENET_CLASSES_FILE} should hold '
+                         f'1000 lines, one name per class; it has {len(names)}')
+    return names
 
 
 def _resolve_source(source):

@@ -162,15 +162,27 @@ def fake_imagenet(datasets_dir, tmp_path, monkeypatch):
 
 
 def test_load_imagenet_val_reads_images_labels_and_names(fake_imagenet):
-    """Does load_imagenet_val return uint8 NHWC images, labels and the name dict?"""
+    """Does load_imagenet_val return uint8 NHWC images, labels and all 1,000 class names
+    (the file's own map, with its missing class 134, is not used)?"""
     X, y, names = fake_imagenet
     X2, y2, names2 = load_imagenet_val(num=2)
     assert X2.dtype == np.uint8 and X2.shape == (2, 224, 224, 3)
     assert np.array_equal(X2, X[:2]) and np.array_equal(y2, y[:2])
-    assert names2 == names
+    assert sorted(names2) == list(range(1000))
+    assert all(names2[k] == v for k, v in names.items())
+    assert names2[134] == names2[517] == 'crane'
     assert len(load_imagenet_val()[0]) == 4
     with pytest.raises(ValueError, match='num must be None or an integer >= 0, got -3'):
         load_imagenet_val(num=-3)
+
+
+def test_class_names_file_holds_the_classic_names_of_all_1000_classes():
+    """Are the names the WordNet strings the classic notebook shows, one per class?"""
+    names = data_utils.load_imagenet_class_names()
+    assert len(names) == 1000 and all(names)
+    assert (names[0], names[6], names[76], names[683], names[999]) == (
+        'tench, Tinca tinca', 'stingray', 'tarantula', 'oboe, hautboy, hautbois',
+        'toilet tissue, toilet paper, bathroom tissue')
 
 
 def test_missing_imagenet_val_and_weights_name_the_command(tmp_path, monkeypatch):
