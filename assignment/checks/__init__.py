@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import conv, dropout, fc, norm
+from . import conv, dropout, fc, norm, pytorch
 from .api import load_api
 from .core import Case, CaseOutcome, Check, CheckResult, Output, StudentError, judge, run_case
 
-CHECK_MODULES = [fc, norm, dropout, conv]
+CHECK_MODULES = [fc, norm, dropout, conv, pytorch]
 CATALOGUE = {check.name: check for module in CHECK_MODULES for check in module.CHECKS}
 
 PUBLIC_EXPECTED = Path(__file__).with_name("public_expected.npz")
