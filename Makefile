@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	# torch first, pinned to the CPU wheel CI uses; requirements.txt then only checks its range.
+	# torch first, pinned to the CPU wheel CI uses; then the versions CI tested (constraints.txt)
+	# within the ranges users need (requirements.txt).
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)

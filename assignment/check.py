@@ -17,16 +17,26 @@ your gradients with numeric ones, and look for shapes, dtypes and inputs changed
 import argparse
 import sys
 
-from .checks import CATALOGUE, PublicExpected, evaluate, load_api
+from .checks import CATALOGUE, PublicExpected, evaluate_many, load_api
+
+LABELS = {"passed": "PASS", "error": "ERROR", "waiting": "WAIT"}
+
+
+def notebooks():
+    return list(dict.fromkeys(c.notebook for c in CATALOGUE.values()))
 
 
 def select(names=(), notebook=None):
     """The checks named (a check's name, or a notebook's name for all of its checks)."""
     wanted = list(CATALOGUE.values())
     if notebook:
-        wanted = [c for c in wanted if c.notebook == notebook]
+        stem = notebook[:-len(".ipynb")] if notebook.endswith(".ipynb") else notebook
+        if stem not in notebooks():
+            raise ValueError(f"check: unknown notebook {notebook!r}; the notebooks are "
+                             f"{', '.join(notebooks())}")
+        wanted = [c for c in wanted if c.notebook == stem]
     if names:
-        unknown = [n for n in names if n not in CATALOGUE and all(c.notebook != n for c in CATALOGUE.values())]
+        unknown = [n for n in names if n not in CATALOGUE and n not in notebooks()]
         if unknown:
             raise ValueError(f"check: unknown name(s) {', '.join(unknown)}; "
                              f"known checks: {', '.join(CATALOGUE)}")
@@ -38,28 +48,43 @@ def run_checks(names=(), notebook=None, hidden=False):
     """Evaluate the selected checks on the current code; returns a list of CheckResult."""
     api = load_api(reload=True)
     expected = PublicExpected.load()
-    return [evaluate(c, api, expected=expected, hidden=hidden) for c in select(names, notebook)]
+    return evaluate_many(select(names, notebook), api, expected=expected, hidden=hidden)
 
 
-def render_table(results):
-    """A plain-text table of results, followed by the messages of what failed."""
+def render_table(results, isolation=None):
+    """A plain-text table (check, result, points), the total, then what failed and why, and
+    the notes of what passed."""
+    results = list(results)
     width = max([len(r.name) for r in results] + [5])
     lines = [f"{'check':<{width}}  result  points", f"{'-' * width}  ------  ------"]
     for r in results:
-        lines.append(f"{r.name:<{width}}  {'PASS' if r.passed else 'FAIL':<6}  {r.score:g}/{r.max_score:g}")
+        label = LABELS.get(r.status, "FAIL")
+        lines.append(f"{r.name:<{width}}  {label:<6}  {as_points(r.score):g}/{as_points(r.max_score):g}")
     total, out_of = sum(r.score for r in results), sum(r.max_score for r in results)
-    lines.append(f"{'total':<{width}}  {'':6}  {total:g}/{out_of:g}")
-    failures = [r for r in results if not r.passed]
-    for r in failures:
-        lines += ["", f"{r.name}:"] + ["  " + m for m in r.message.splitlines()]
+    lines.append(f"{'total':<{width}}  {'':6}  {as_points(total):g}/{as_points(out_of):g}")
+    if isolation:
+        lines.append(f"isolation: {isolation}")
+    for r in results:
+        text = feedback(r)
+        if text:
+            lines += ["", f"{r.name}:"] + ["  " + m for m in text.splitlines()]
     return "\n".join(lines)
 
 
+def feedback(result):
+    """What a student reads about one result: each failure once, with the cases it happened
+    in, then the notes."""
+    return "\n".join(t for t in (result.message, result.notes) if t)
+
+
+def as_points(value):
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 6)
+
+
 def check(*names, notebook=None):
-    """Run the public checks named (all when none) and print a table; returns the results."""
-    results = run_checks(names, notebook)
-    print(render_table(results))
-    return results
+    """Run the public checks named (all when none) and print a table of the results."""
+    print(render_table(run_checks(names, notebook)))
 
 
 def grade(name, hidden=False):
@@ -70,9 +95,8 @@ def grade(name, hidden=False):
     """
     results = run_checks([name], hidden=hidden)
     print(render_table(results))
-    failed = [r for r in results if not r.passed]
-    if failed:
-        raise AssertionError("\n".join(r.message for r in failed))
+    if not all(r.passed for r in results):
+        raise AssertionError(f"{name} did not pass: see the table above")
 
 
 def main(argv=None):

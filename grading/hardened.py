@@ -8,6 +8,10 @@ back only once every process of it is dead, loaded without pickle, checked for s
 dtype (numbers and booleans only) and judged here, so a forged or tampered output is just
 a wrong answer. Public and hidden cases run.
 
+A bug is charged once: a check that failed while a layer it `uses` failed its own check is
+run again with correct layers standing in for the failing ones (:mod:`grading.stand_ins`),
+and that second verdict counts.
+
 Fail closed: a graded file that does not parse scores its module's checks 0; a check that
 crashes the process, exceeds a limit or produces no readable output scores 0 with the
 reason, and the checks after it run again in a fresh sandbox, so one infinite loop or
@@ -33,11 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assignment.checks import CATALOGUE, CaseOutcome, CheckResult, judge, load_api, run_case
+from assignment.checks import (CATALOGUE, CaseOutcome, CheckResult, family, judge, load_api,
+                               run_case)
 from grading.errors import GradingError
 from grading.merge import Merged, build_trusted_copy, merge_submission, module_file
 from grading.release import REPO_ROOT
 from grading.sandbox import DESCRIPTIONS, Limits, Sandbox, detect_isolation, level_of
+from grading.stand_ins import StandIns
 
 RUNNER = Path(__file__).with_name("runner.py")
 MAX_MEMBERS = 512
@@ -114,13 +120,12 @@ class Grader:
     def expected(self, index: int, case: int) -> dict[str, np.ndarray]:
         key = (index, case)
         if key not in self._expected:
-            if self._reference is None:
-                self._reference = load_api("assignment")
+            reference = self._reference_api()
             check = self.checks[index]
             inputs = self.inputs(index, case)
             start = time.perf_counter()
             try:
-                self._expected[key] = run_case(check, self._reference, inputs)
+                self._expected[key] = run_case(check, reference, inputs)
             except Exception as error:  # noqa: BLE001 - the reference itself is broken
                 raise GradingError(None, None, f"the reference fails {check.name} case "
                                    f"{self.cases(index)[case].key!r}: {error}") from None
@@ -158,6 +163,7 @@ class Grader:
             pending = [i for i in range(len(self.checks)) if i not in results]
             self._stage(box, pending)
             self._run_rounds(box, pending, results, limits, start, log)
+            self._stand_in_round(box, merged, results, limits, start, log)
         ordered = [results[i] for i in range(len(self.checks))]
         return HardenedReport(ordered, self.isolation, "\n".join(log), time.monotonic() - start)
 
@@ -171,8 +177,37 @@ class Grader:
         for path in box.box.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
 
+    def _stand_in_round(self, box: Sandbox, merged: Merged, results: dict[int, CheckResult],
+                        limits: Limits, start: float, log: list[str]) -> None:
+        """Judge again, with correct layers standing in for those whose checks failed, every
+        failed check that uses them; its new verdict replaces the first."""
+        failed = {self.checks[i].name for i, r in results.items() if not r.passed}
+        redo = [i for i, check in enumerate(self.checks)
+                if check.name in failed and failed & set(check.uses)
+                and not _broken_reason(merged, check.module)]
+        if not redo:
+            return
+        layers = self._reference_api().layers
+        used = {i: tuple(dict.fromkeys(f for u in self.checks[i].uses if u in failed
+                                       for f in family(u, layers))) for i in redo}
+        names = sorted({f for fs in used.values() for f in fs})
+        log.append(f"stand-ins for {', '.join(names)}: judging {len(redo)} check(s) again")
+        again: dict[int, CheckResult] = {}
+        self._run_rounds(box, redo, again, limits, start, log,
+                         stand_ins=StandIns(layers, names))
+        for index in redo:
+            r = again[index]
+            results[index] = CheckResult(r.name, r.notebook, r.max_score, r.outcomes, r.status,
+                                         stand_ins=used[index])
+
+    def _reference_api(self):
+        if self._reference is None:
+            self._reference = load_api("assignment")
+        return self._reference
+
     def _run_rounds(self, box: Sandbox, pending: list[int], results: dict[int, CheckResult],
-                    limits: Limits, start: float, log: list[str]) -> None:
+                    limits: Limits, start: float, log: list[str],
+                    stand_ins: StandIns | None = None) -> None:
         """Run the pending checks; after a crash or a limit, again for those left."""
         broken_imports: dict[str, str] = {}
         deadline = start + limits.submission_s
@@ -180,12 +215,14 @@ class Grader:
             job = {"tasks": [{"check": self.checks[i].name,
                               "cases": [[f"{i}-{c}", f"inputs/{i}-{c}.npz"]
                                         for c in range(len(self.cases(i)))]} for i in pending],
-                   "broken": broken_imports}
+                   "broken": broken_imports,
+                   "stand_ins": sorted(stand_ins.names) if stand_ins else []}
             (box.box / "job.json").write_text(json.dumps(job))
             (box.box / "job.json").chmod(0o644)
             run = box.run([box.python, "-I", "-B", box.path("runner.py"), box.path("job.json")],
                           limits=limits, deadline=deadline,
-                          deadline_of=self._deadlines(pending, limits))
+                          deadline_of=self._deadlines(pending, limits),
+                          service=stand_ins.serve if stand_ins else None)
             state = _progress(run.progress, len(pending))
             log.append(f"run of {len(pending)} check(s): {run.describe()} in {run.seconds:.1f} s; "
                        f"{len(state.done)} finished")
@@ -244,14 +281,16 @@ class Grader:
             for case_index, case in enumerate(self.cases(index)):
                 hidden = case in check.hidden_cases
                 name = f"{index}-{case_index}"
-                messages = self._judge_case(out_fd, name, index, case_index, hidden, budget)
-                outcomes.append(CaseOutcome(case.key, messages, hidden))
+                notes: list[str] = []
+                messages = self._judge_case(out_fd, name, index, case_index, hidden, budget,
+                                            notes)
+                outcomes.append(CaseOutcome(case.key, messages, hidden, notes))
         finally:
             os.close(out_fd)
         return CheckResult(check.name, check.notebook, check.points, outcomes)
 
     def _judge_case(self, out_fd: int, name: str, index: int, case: int, hidden: bool,
-                    budget: list[int]) -> list[str]:
+                    budget: list[int], notes: list[str]) -> list[str]:
         check = self.checks[index]
         error = _read_file(out_fd, f"{name}.json", MAX_ERROR_BYTES)
         if isinstance(error, bytes):
@@ -267,7 +306,7 @@ class Grader:
         except ValueError as why:
             return [f"{check.name}: unreadable output ({why})"]
         try:
-            return judge(check, inputs, got, self.expected(index, case))
+            return judge(check, inputs, got, self.expected(index, case), notes)
         except GradingError:
             raise
         except Exception as why:  # noqa: BLE001 - an output that breaks the comparison fails
@@ -420,7 +459,7 @@ def _progress(lines: list[str], tasks: int) -> _State:
 
 
 _RAISED = re.compile(r"^(?P<name>[^:\n]{1,200}): (?:raised (?P<type>[A-Za-z_][\w.]{0,80})\b"
-                     r"|(?P<todo>not implemented yet))")
+                     r"|(?P<todo>not implemented yet|stopped at ))")
 
 
 def _student_error(name: str, data: bytes, hidden: bool) -> str:

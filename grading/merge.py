@@ -2,7 +2,9 @@
 
 Only what a student is asked to write comes from a submission: the top-level functions and
 classes that hold a ``### BEGIN SOLUTION`` region in the source (``affine_forward``,
-``FullyConnectedNet`` as a whole). Everything else is the trusted release copy built from
+``FullyConnectedNet`` as a whole), and the helpers a student adds to a graded module or to
+a module where the course invites them (:data:`HELPER_MODULES`: the classic notebooks say
+that helper layers may go in ``layer_utils.py``). Everything else is the trusted release copy built from
 the source (stubs in place of solutions, hidden cases removed): the provided functions,
 classes and constants of a graded module, and every other module (solver, fast_layers,
 checks/, ...), whatever the submission holds.
@@ -35,6 +37,8 @@ from grading.strip import split_lines
 
 PACKAGE = "assignment"
 MAX_MODULE_BYTES = 1_000_000
+# Modules without a solution region whose added helpers are kept (provided code is ours).
+HELPER_MODULES = (f"{PACKAGE}/layer_utils.py",)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ def build_trusted_copy(dest: Path, source_root: Path = REPO_ROOT) -> TrustedCopy
         names.setdefault(region.path, [])
         if top not in names[region.path]:
             names[region.path].append(top)
+    for path in HELPER_MODULES:
+        names.setdefault(path, [])
     return TrustedCopy(dest, {path: tuple(tops) for path, tops in names.items()})
 
 
@@ -91,8 +97,11 @@ def merge_submission(trusted: TrustedCopy, submission: Path, dest: Path) -> Merg
             student_text = _read_student(Path(submission) / rel, rel)
             text, notes = merge_module(trusted_text, student_text, names, rel)
         except MergeError as error:
-            merged.broken[rel] = str(error)
-            text, notes = f"raise ImportError({str(error)!r})\n", []
+            if rel in HELPER_MODULES:  # nothing graded in it: the release's copy serves
+                text, notes = trusted_text, [f"{error}; the release's copy is used"]
+            else:
+                merged.broken[rel] = str(error)
+                text, notes = f"raise ImportError({str(error)!r})\n", []
         (dest / rel).write_text(text, encoding="utf-8")
         merged.notes += notes
     return merged

@@ -114,7 +114,10 @@ def reconcile(course: Course, student: str, results: list[CheckResult], *,
                 grade.manual_score = score
                 grade.needs_manual_grade = False
                 done.cells[grade.name] = (score, float(grade.max_score))
-                if ran and kernel_passed != result.passed:
+                # In the kernel a check waits on a failing layer it uses; the grade judged it
+                # with a correct layer standing in: expected to differ, not tampering.
+                waited = result.passed and bool(result.stand_ins) and not kernel_passed
+                if ran and kernel_passed != result.passed and not waited:
                     done.disagreements.append(Disagreement(result.name, notebook.name,
                                                            kernel_passed, result.passed))
                     notebook.flagged = True
@@ -144,4 +147,4 @@ def flag(result: CheckResult, disagreement: Disagreement) -> Reconciled:
     """``result`` with the disagreement as a note (same score, same status)."""
     note = CaseOutcome(FLAG_CASE, [disagreement.describe()])
     return Reconciled(result.name, result.notebook, result.max_score,
-                      [*result.outcomes, note], status=result.status)
+                      [*result.outcomes, note], status=result.status, stand_ins=result.stand_ins)

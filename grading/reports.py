@@ -1,8 +1,9 @@
-"""Renderings of check results: Gradescope's results.json, grades.csv rows, a terminal table.
+"""Renderings of check results: Gradescope's results.json, grades.csv rows; the terminal
+table is the self-check's (:func:`assignment.check.render_table`).
 
-Each function reads :class:`CheckResult` objects and never re-scores. Messages of hidden
-cases are shown as "a hidden case failed: <message>", where the message is the check's
-own (trusted) text or, for an error the student's code raised, only its type (see
+Each function reads :class:`CheckResult` objects and never re-scores. A message names the
+case(s) it happened in ("[hidden case 'batch of 1']"); a hidden case's message is the
+check's own (trusted) text or, for an error the student's code raised, only its type (see
 ``grading.hardened``), so no report repeats a hidden case's inputs.
 """
 
@@ -14,19 +15,12 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from assignment.check import as_points, feedback, render_table
 from assignment.checks import CheckResult
 
 CSV_FIELDS = ("student", "notebook", "check", "score", "max_score", "status", "message")
-HIDDEN_PREFIX = "a hidden case failed: "
-
-
-def feedback(result: CheckResult) -> str:
-    """What a student may read about one result: each distinct message once."""
-    lines = []
-    for outcome in result.outcomes:
-        for message in outcome.messages:
-            lines.append(HIDDEN_PREFIX + message if outcome.hidden else message)
-    return "\n".join(dict.fromkeys(lines))
+__all__ = ["CSV_FIELDS", "feedback", "grade_rows", "render_table", "results_json",
+           "write_grades_csv", "write_results_json"]
 
 
 def results_json(results: Iterable[CheckResult], isolation: str, *, output: str = "") -> dict:
@@ -35,11 +29,11 @@ def results_json(results: Iterable[CheckResult], isolation: str, *, output: str 
     results = list(results)
     header = f"Graded outside the notebook; isolation: {isolation}."
     return {
-        "score": _number(sum(r.score for r in results)),
+        "score": as_points(sum(r.score for r in results)),
         "output": header + (f"\n{output}" if output else ""),
         "tests": [{"name": r.name,
-                   "score": _number(r.score),
-                   "max_score": _number(r.max_score),
+                   "score": as_points(r.score),
+                   "max_score": as_points(r.max_score),
                    "status": "passed" if r.passed else "failed",
                    "output": feedback(r),
                    "visibility": "visible"} for r in results],
@@ -56,7 +50,7 @@ def write_results_json(path: Path, results: Iterable[CheckResult], isolation: st
 def grade_rows(student: str, results: Iterable[CheckResult]) -> list[dict]:
     """One grades.csv row per check."""
     return [{"student": student, "notebook": r.notebook, "check": r.name,
-             "score": _number(r.score), "max_score": _number(r.max_score),
+             "score": as_points(r.score), "max_score": as_points(r.max_score),
              "status": r.status, "message": feedback(r)} for r in results]
 
 
@@ -71,30 +65,6 @@ def write_grades_csv(path: Path, rows: Iterable[dict]) -> Path:
             writer.writerow({k: row[k] for k in CSV_FIELDS})
     os.replace(tmp, path)
     return path
-
-
-def render_table(results: Iterable[CheckResult], isolation: str | None = None) -> str:
-    """A plain-text table (check, status, points), the total, then what failed and why."""
-    results = list(results)
-    width = max([len(r.name) for r in results] + [5])
-    lines = [f"{'check':<{width}}  {'result':<6}  points", f"{'-' * width}  ------  ------"]
-    for r in results:
-        label = {"passed": "PASS", "error": "ERROR"}.get(r.status, "FAIL")
-        lines.append(f"{r.name:<{width}}  {label:<6}  {_number(r.score):g}/{_number(r.max_score):g}")
-    total = sum(r.score for r in results)
-    out_of = sum(r.max_score for r in results)
-    lines.append(f"{'total':<{width}}  {'':6}  {_number(total):g}/{_number(out_of):g}")
-    if isolation:
-        lines.append(f"isolation: {isolation}")
-    for r in results:
-        if not r.passed:
-            lines += ["", f"{r.name}:"] + ["  " + m for m in feedback(r).splitlines()]
-    return "\n".join(lines)
-
-
-def _number(value: float) -> float | int:
-    value = float(value)
-    return int(value) if value.is_integer() else round(value, 6)
 
 
 def _atomic_write(path: Path, text: str) -> Path:

@@ -44,12 +44,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from grading.errors import GradingError
+from grading.runner import MAX_FRAME, SERVICE_ENV, read_frame, write_frame
 
 NAMESPACES = "namespaces+uid"
 BWRAP = "bwrap"
@@ -312,7 +314,8 @@ class Sandbox:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def run(self, argv: list[str], *, limits: Limits, deadline: float | None = None,
-            deadline_of: Callable[[str], float | None] | None = None) -> RunResult:
+            deadline_of: Callable[[str], float | None] | None = None,
+            service: Callable[[bytes], bytes] | None = None) -> RunResult:
         """Run ``argv`` (paths as the process sees them) in the sandbox, cwd at :meth:`path`.
 
         The process may write lines to the file descriptor named by the environment
@@ -322,31 +325,45 @@ class Sandbox:
         None): it is stopped then ('phase'). ``deadline`` stops it early ('budget').
         Returns once every process of the sandbox is dead (at the ``rlimits`` level: every
         process still in its session; one that called setsid() escapes that level).
+
+        With ``service``, the process also gets a channel (:data:`SERVICE_ENV`) on which
+        each request frame is answered with ``service(request)``, by a thread of this
+        process, until the process closes it or dies.
         """
         self._fresh_out()
         read_fd, write_fd = os.pipe()
         env = self._env(limits, write_fd)
+        channel = _Channel(service) if service is not None else None
+        if channel is not None:
+            env[SERVICE_ENV] = f"{channel.child_write},{channel.child_read}"
         command = self._command(argv, env, limits)
         nproc = limits.nproc if self.uid is not None else _own_tasks() + limits.nproc
         start = time.monotonic()
         try:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, cwd=self.box, pass_fds=(write_fd,),
+                                    stderr=subprocess.PIPE, cwd=self.box,
+                                    pass_fds=(write_fd, *(channel.child_fds if channel else ())),
                                     env=env if self.level == RLIMITS else _TOOL_ENV,
                                     start_new_session=True,
                                     preexec_fn=_rlimits(limits, nproc))
         except OSError as error:
             os.close(read_fd)
+            if channel is not None:
+                channel.close()
             raise SandboxError(None, None, f"Sandbox.run: could not start {command[0]}: "
                                f"{error}") from None
         finally:
             os.close(write_fd)
+        if channel is not None:
+            channel.start()
         try:
             streams = _watch(proc, read_fd, limits, start, deadline, deadline_of)
         finally:
             self._kill_all(proc)
             proc.wait()
             os.close(read_fd)
+            if channel is not None:
+                channel.close()
         out, err, progress, killed = streams
         return RunResult(self._returncode(proc), killed, time.monotonic() - start, out, err,
                          progress)
@@ -480,6 +497,57 @@ class Sandbox:
 
 
 _TOOL_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+class _Channel:
+    """Two pipes to a sandboxed process and the thread that answers its requests.
+
+    Frames are an 8-byte big-endian length and that many bytes; a request larger than
+    :data:`MAX_FRAME`, a broken frame or a failed write ends the service (the process then
+    sees the channel closed and its call fails). The thread owns its two descriptors and
+    closes them when the process has closed its side (it has died, at the latest)."""
+
+    def __init__(self, service: Callable[[bytes], bytes]) -> None:
+        self.service = service
+        self.requests, self.child_write = os.pipe()
+        self.child_read, self.replies = os.pipe()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def child_fds(self) -> tuple[int, int]:
+        return self.child_write, self.child_read
+
+    def start(self) -> None:
+        for fd in self.child_fds:  # the child holds its copies
+            os.close(fd)
+        self.thread.start()
+
+    def close(self) -> None:
+        if self.thread.ident is None:  # never started: the process never ran
+            for fd in (self.requests, self.replies, *self.child_fds):
+                _close_quietly(fd)
+            return
+        self.thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        try:
+            while True:
+                request = read_frame(self.requests, MAX_FRAME)
+                if request is None:
+                    return
+                write_frame(self.replies, self.service(request))
+        except (OSError, ValueError):
+            return
+        finally:
+            _close_quietly(self.requests)
+            _close_quietly(self.replies)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _python_trees(python: str) -> list[str]:

@@ -8,7 +8,7 @@ windows, 1 < G < C.
 import numpy as np
 
 from .core import Case, Check, Output
-from .fc import _randn
+from .fc import FC_LAYERS, _randn
 from .numeric import model_outputs, numeric_or_none, with_numeric
 
 NB = "ConvolutionalNetworks"
@@ -214,7 +214,8 @@ spatial_batchnorm_forward = Check(
         Case(38, "test mode, batch of 1, (1, 5, 3, 4)", {"shape": (1, 5, 3, 4), "train": False}),
         Case(39, "train, float32, (2, 3, 3, 2)", {"shape": (2, 3, 3, 2), "dtype": "float32"}),
         ### END HIDDEN TESTS
-    ])
+    ],
+    uses=("batchnorm_forward",))
 
 spatial_batchnorm_backward = Check(
     "spatial_batchnorm_backward", NB, "layers", 2, sbn_inputs, sbn_backward_run,
@@ -231,7 +232,8 @@ spatial_batchnorm_backward = Check(
         Case(41, "one channel, (4, 1, 2, 3)", {"shape": (4, 1, 2, 3)}),
         ### END HIDDEN TESTS
     ],
-    depends_on="spatial_batchnorm_forward")
+    depends_on=("spatial_batchnorm_forward",),
+    uses=("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"))
 
 # ---------------------------------------------------------------- spatial groupnorm
 
@@ -300,7 +302,7 @@ spatial_groupnorm_backward = Check(
         Case(47, "G=4, (2, 8, 2, 3)", {"shape": (2, 8, 2, 3), "G": 4}),
         ### END HIDDEN TESTS
     ],
-    depends_on="spatial_groupnorm_forward")
+    depends_on=("spatial_groupnorm_forward",))
 
 # ---------------------------------------------------------------- the network
 
@@ -386,7 +388,8 @@ cnn_loss = Check(
         Case(49, "batch of 1, input (3, 4, 6), reg 0.3", {"N": 1, "input_dim": (3, 4, 6), "reg": 0.3}),
         Case(50, "1x1 filters, input (2, 5, 5), reg 0.05", {"input_dim": (2, 5, 5), "filter_size": 1, "reg": 0.05}),
         ### END HIDDEN TESTS
-    ])
+    ],
+    uses=FC_LAYERS)
 
 CHECKS = [conv_forward_naive, conv_backward_naive, max_pool_forward_naive, max_pool_backward_naive,
           spatial_batchnorm_forward, spatial_batchnorm_backward, spatial_groupnorm_forward,

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .core import FLOAT32_TOL, NUMERIC_TOL, Case, Check, Output, scaled_error
-from .fc import _make_net, _param_names, _randn, fc_inputs
+from .core import FLOAT32_TOL, NUMERIC_TOL, Case, Check, Output, promoted, scaled_error
+from .fc import FC_LAYERS, _make_net, _param_names, _randn, fc_inputs
 from .numeric import numeric_or_none, with_numeric
 
 NB = "Dropout"
@@ -53,7 +53,7 @@ def dropout_forward_run(api, i):
 def _shape_dtype(what, got, key, like, like_name):
     if got[key].shape != like.shape:
         return [f"{what}: {key} has shape {got[key].shape} but {like_name} has shape {like.shape}"]
-    if got[key].dtype != like.dtype:
+    if got[key].dtype != like.dtype and not promoted(got[key].dtype, like.dtype):
         return [f"{what}: {key} has dtype {got[key].dtype} but {like_name} has dtype {like.dtype}; "
                 f"keep the input's dtype (cast the mask with .astype({like_name}.dtype))"]
     return []
@@ -278,6 +278,7 @@ fc_net_loss_dropout = Check(
         Case(55, "keep 0.9, batch of 1, H=[4]", {"keep": 0.9, "hidden": (4,), "N": 1}),
         Case(56, "keep 0.6, H=[6, 3], D=3, reg 0.7", {"keep": 0.6, "hidden": (6, 3), "D": 3, "reg": 0.7}),
         ### END HIDDEN TESTS
-    ])
+    ],
+    uses=FC_LAYERS)
 
 CHECKS = [dropout_forward, dropout_backward, fc_net_loss_dropout]

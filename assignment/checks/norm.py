@@ -2,7 +2,7 @@
 import numpy as np
 
 from .core import Case, Check, Output
-from .fc import _make_net, _param_names, _randn, fc_inputs
+from .fc import FC_LAYERS, _make_net, _param_names, _randn, fc_inputs
 from .numeric import model_outputs, numeric_or_none, with_numeric
 
 NB = "BatchNormalization"
@@ -323,7 +323,11 @@ def _norm_fc_check(normalization, points, cases, hidden):
     return Check(f"FullyConnectedNet.loss_{normalization}", NB, "fc_net", points, norm_fc_inputs,
                  lambda api, i: norm_fc_run(api, i, normalization),
                  lambda i: _norm_fc_outputs(i, normalization), cases, hidden,
-                 properties=_bias_before_batchnorm_is_inert if normalization == "batchnorm" else None)
+                 properties=_bias_before_batchnorm_is_inert if normalization == "batchnorm" else None,
+                 uses=FC_LAYERS + tuple(f"{normalization}_{part}" for part in NORM_PARTS[normalization]))
+
+
+NORM_PARTS = {"batchnorm": ("forward", "backward", "backward_alt"), "layernorm": ("forward", "backward")}
 
 
 fc_net_loss_batchnorm = _norm_fc_check(
