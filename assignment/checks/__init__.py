@@ -2,17 +2,23 @@
 
     from assignment.checks import CATALOGUE, evaluate
     result = evaluate(CATALOGUE["affine_backward"], load_api(), expected=PublicExpected.load())
+
+Adding a check: define it in the notebook's module here (a `Check(...)` with keyword
+arguments, public cases, hidden cases between the hidden-test markers), list it in that
+module's CHECKS, give it a grade cell in the notebook (grade_id `test_<name>` with the same
+points), write at least three realistic bugs it must catch in tests/checks/, and rebuild the
+public data with `python -m grading expected`.
 """
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from . import conv, dropout, fc, norm, pytorch
+from . import conv, dropout, fc, netvis, norm, pytorch
 from .api import load_api
 from .core import Case, CaseOutcome, Check, CheckResult, Output, StudentError, judge, run_case
 
-CHECK_MODULES = [fc, norm, dropout, conv, pytorch]
+CHECK_MODULES = [fc, norm, dropout, conv, pytorch, netvis]
 CATALOGUE = {check.name: check for module in CHECK_MODULES for check in module.CHECKS}
 
 PUBLIC_EXPECTED = Path(__file__).with_name("public_expected.npz")
@@ -64,8 +70,56 @@ def evaluate(check, api, expected=None, hidden=False, reference=None):
                                   f"rebuild it with `python -m grading expected`")
         else:
             want = None
-        outcomes.append(CaseOutcome(case.key, judge(check, inputs, got, want), is_hidden))
+        notes = []
+        messages = judge(check, inputs, got, want, notes)
+        outcomes.append(CaseOutcome(case.key, messages, is_hidden, notes))
     return CheckResult(check.name, check.notebook, check.points, outcomes)
+
+
+def evaluate_many(checks, api, expected=None, hidden=False):
+    """evaluate() each check; one that fails while a layer it `uses` fails its own check is
+    'waiting': in a student's kernel there is no correct layer to stand in for the broken
+    one, so its verdict waits (the grade judges it with a correct layer standing in)."""
+    done = {}
+
+    def result(check):
+        if check.name not in done:
+            done[check.name] = evaluate(check, api, expected=expected, hidden=hidden)
+        return done[check.name]
+
+    results = []
+    for check in checks:
+        r = result(check)
+        failing = [n for n in check.uses if not r.passed and not result(CATALOGUE[n]).passed]
+        results.append(waiting(check, failing) if failing else r)
+    return results
+
+
+def waiting(check, failing):
+    """The result of a check that cannot be judged while the checks `failing` fail."""
+    names = ", ".join(failing)
+    one = len(failing) == 1
+    message = (f"{check.name}: waits for {names}, which {'fails its' if one else 'fail their'} "
+               f"own check{'' if one else 's'}; fix {'it' if one else 'them'} first. The grade "
+               f"judges {check.name} with correct {names} standing in, so a bug there costs "
+               f"only {'its' if one else 'their'} own points")
+    return CheckResult(check.name, check.notebook, check.points,
+                       [CaseOutcome("all cases", [message])], status="waiting")
+
+
+def family(check_name, layers):
+    """The layer functions that stand in together for a failing check: a forward/backward
+    pair shares its cache, so both are replaced (affine_backward -> affine_forward,
+    affine_backward)."""
+    stem = check_name
+    for suffix in ("_backward_alt", "_backward", "_forward"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    else:
+        return (check_name,)
+    return tuple(stem + s for s in ("_forward", "_backward", "_backward_alt")
+                 if hasattr(layers, stem + s))
 
 
 def _cases(check, hidden):
@@ -80,4 +134,5 @@ def _cases(check, hidden):
 
 
 __all__ = ["CATALOGUE", "Case", "CaseOutcome", "Check", "CheckResult", "Output", "PublicExpected",
-           "StudentError", "data_key", "evaluate", "judge", "load_api", "run_case"]
+           "StudentError", "data_key", "evaluate", "evaluate_many", "family", "judge", "load_api",
+           "run_case", "waiting"]
