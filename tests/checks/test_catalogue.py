@@ -6,7 +6,8 @@ import pytest
 
 from assignment.checks import CATALOGUE, evaluate
 
-from . import test_conv_checks, test_dropout_checks, test_fc_checks, test_norm_checks, test_pytorch_checks
+from . import (test_conv_checks, test_dropout_checks, test_fc_checks, test_netvis_checks, test_norm_checks,
+               test_pytorch_checks)
 from .conftest import run_check
 
 MARKS = {"FullyConnectedNets": pytest.mark.fc, "BatchNormalization": pytest.mark.bn,
@@ -14,7 +15,7 @@ MARKS = {"FullyConnectedNets": pytest.mark.fc, "BatchNormalization": pytest.mark
          "PyTorch": pytest.mark.pytorch, "Network_Visualization": pytest.mark.netvis}
 CHECKS = [pytest.param(c.name, marks=MARKS[c.notebook], id=c.name) for c in CATALOGUE.values()]
 BUGS = [bug for module in (test_fc_checks, test_norm_checks, test_dropout_checks, test_conv_checks,
-                              test_pytorch_checks)
+                              test_pytorch_checks, test_netvis_checks)
         for bug in module.BUGS]
 
 
