@@ -8,7 +8,8 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 # The pytest marker of each notebook's part, so `pytest -m fc` runs that notebook too.
 PART_MARKERS = {"FullyConnectedNets": "fc", "BatchNormalization": "bn", "Dropout": "dropout",
-                "ConvolutionalNetworks": "conv", "Network_Visualization": "netvis"}
+                "ConvolutionalNetworks": "conv", "PyTorch": "pytorch",
+                "Network_Visualization": "netvis"}
 
 # Seconds per executed notebook, filled by test_execute and printed at the end of the run.
 EXECUTION_TIMES = {}
