@@ -5,18 +5,20 @@ inside a few large numpy calls instead of Python loops:
 
 - Convolution uses im2col: every receptive field is copied into one column of a matrix, so
   the layer becomes a matrix product, which numpy hands to its BLAS (a few examples at a
-  time, to keep that matrix small).
+  time, to keep that matrix small). The copies are arranged so that each one moves long
+  contiguous runs of numbers (see _ColumnGrid), and the work arrays are kept between calls.
 - Max pooling loops only over the pool_height * pool_width offsets inside a window; each
-  step handles one offset of every window at once.
+  step handles one offset of every window at once. The forward pass records which offset
+  holds each window's maximum, so the backward pass only has to route dout there.
 
 float32 inputs stay float32 (the products then run in single precision, about twice as
 fast); float64 stays float64. On ties in a pooling window the gradient goes to the first
 maximum in row-major order, as np.argmax (and max_pool_backward_naive) would pick it.
 """
 import math
+import threading
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 # ---------------------------------------------------------------------------- convolution
@@ -38,17 +40,16 @@ def conv_forward_fast(x, w, b, conv_param):
     """
     stride, pad = _conv_geometry("conv_forward_fast", x, w, b, conv_param)
     dtype = _float_dtype(x)
-    F, C, HH, WW = w.shape
-    H_out, W_out = _conv_out_size(x.shape, HH, WW, stride, pad)
+    F = w.shape[0]
+    grid = _column_grid(x.shape, w.shape, stride, pad, dtype)
     xf = x.astype(dtype, copy=False)
     w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
-    b_col = b.astype(dtype, copy=False)[:, None]  # (F, 1)
-    out = np.empty((x.shape[0], F, H_out, W_out), dtype=dtype)
-    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * xf.itemsize):
-        prod = w_rows @ _im2col(xf[n], HH, WW, stride, pad)  # (F, n*H'*W')
-        prod += b_col
-        # The product comes out filter-major; out is example-major like every other layer's.
-        out[n] = prod.reshape(F, -1, H_out, W_out).transpose(1, 0, 2, 3)  # (n, F, H', W')
+    b_col = b.astype(dtype, copy=False)[:, None, None, None]  # (F, 1, 1, 1)
+    out = np.empty((x.shape[0], F, grid.H_out, grid.W_out), dtype=dtype)
+    for n in grid.chunks:
+        prod = _matmul_into(w_rows, grid.im2col(xf[n]), grid.prod)  # (F, n*H'*Ws)
+        # Filter-major and Ws wide; out is example-major like every other layer's.
+        np.add(grid.crop(prod), b_col, out=out[n].transpose(1, 0, 2, 3))  # (F, n, H', W')
     cache = (x, w, b, conv_param)
     return out, cache
 
@@ -69,25 +70,24 @@ def conv_backward_fast(dout, cache):
     """
     x, w, b, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
-    F, C, HH, WW = w.shape
-    H_out, W_out = _conv_out_size(x.shape, HH, WW, stride, pad)
-    _check_dout("conv_backward_fast", dout, (x.shape[0], F, H_out, W_out))
     dtype = _float_dtype(x)
+    F = w.shape[0]
+    grid = _column_grid(x.shape, w.shape, stride, pad, dtype)
+    _check_dout("conv_backward_fast", dout, (x.shape[0], F, grid.H_out, grid.W_out))
     xf = x.astype(dtype, copy=False)
     w_rows = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*HH*WW)
     dout = dout.astype(dtype, copy=False)
     dx = np.empty(x.shape, dtype=dtype)
     dw = np.zeros(w_rows.shape, dtype=dtype)
-    db = np.zeros(F, dtype=dtype)
-    for n in _chunks(x.shape[0], w_rows.shape[1] * H_out * W_out * xf.itemsize):
+    db = dout.sum(axis=(0, 2, 3))
+    for n in grid.chunks:
         # The columns are rebuilt rather than cached: all of them hold about HH*WW/stride**2
         # times as many numbers as x, and rebuilding one chunk (which then sits in cache)
         # measured faster than keeping every chunk's columns from the forward pass.
-        cols = _im2col(xf[n], HH, WW, stride, pad)  # (C*HH*WW, n*H'*W')
-        dout_rows = dout[n].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*H'*W')
-        db += dout_rows.sum(axis=1)
+        cols = grid.im2col(xf[n])  # (C*HH*WW, n*H'*Ws)
+        dout_rows = grid.widen(dout[n])  # (F, n*H'*Ws)
         dw += dout_rows @ cols.T
-        _col2im(w_rows.T @ dout_rows, dx[n], HH, WW, stride, pad)
+        grid.col2im(_matmul_into(w_rows.T, dout_rows, grid.cols), dx[n])  # cols are used up
     return (dx.astype(x.dtype, copy=False), dw.reshape(w.shape).astype(w.dtype, copy=False),
             db.astype(b.dtype, copy=False))
 
@@ -107,45 +107,123 @@ def _chunks(N, bytes_per_example):
     return [slice(n, n + step) for n in range(0, N, step)]
 
 
-def _im2col(x, HH, WW, stride, pad):
-    """Copy every receptive field of the zero-padded x into one column of a matrix.
+def _column_grid(x_shape, w_shape, stride, pad, dtype):
+    """The _ColumnGrid for these shapes, kept from an earlier call when there was one.
 
-    Rows are ordered (c, kh, kw), like w.reshape(F, -1); columns (n, i, j), so that the
-    matrix feeds a single BLAS call.
-
-    Inputs:
-    - x: (n, C, H, W)
-    Returns:
-    - cols: (C*HH*WW, n*H'*W'), C-contiguous
+    Training calls each layer with the same shapes again and again; keeping the work arrays
+    spares allocating them every time, and fresh memory is slow (the system hands it over a
+    page at a time). Each thread keeps its own few, so concurrent calls never share one.
     """
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (n, C, H+2pad, W+2pad)
-    windows = sliding_window_view(xp, (HH, WW), axis=(2, 3))  # (n, C, H+2pad-HH+1, W+2pad-WW+1, HH, WW)
-    windows = windows[:, :, ::stride, ::stride]  # (n, C, H', W', HH, WW)
-    # reshape cannot express this transpose as a view, so it makes the one im2col copy.
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * HH * WW, -1)  # (C*HH*WW, n*H'*W')
+    key = (tuple(x_shape), tuple(w_shape), stride, pad, np.dtype(dtype), _CHUNK_BYTES, _MIN_CHUNK)
+    kept = _kept.__dict__.setdefault("grids", {})
+    if key not in kept:
+        if len(kept) >= _KEPT_GRIDS:
+            del kept[next(iter(kept))]  # the oldest
+        kept[key] = _ColumnGrid(*key[:5])
+    return kept[key]
 
 
-def _col2im(dcols, dx, HH, WW, stride, pad):
-    """Sum column gradients back onto the input positions they were copied from.
+_kept = threading.local()
+_KEPT_GRIDS = 4
 
-    Loops over the HH*WW kernel offsets: each step adds one strided slice for every window
-    at once, several times faster than np.add.at with fancy indices.
 
-    Inputs:
-    - dcols: (C*HH*WW, n*H'*W'), laid out as _im2col's result
-    - dx: (n, C, H, W), overwritten with the result
+class _ColumnGrid:
+    """im2col and col2im for one convolution's shapes, with work arrays reused across chunks.
+
+    A window offset (kh, kw) reads the padded input at rows kh + stride*i, columns
+    kw + stride*j. Split the padded input into its stride x stride sub-grids
+    xp[..., a::stride, b::stride], each flattened per channel and example: offset (kh, kw)
+    then lies in sub-grid (kh % stride, kw % stride), shifted by kh // stride rows and
+    kw // stride columns, which in the flattened sub-grid is one contiguous run of H' rows of
+    Ws numbers. So each im2col row block is a copy of long contiguous runs, and col2im adds
+    such runs back. Each output row is computed Ws wide (Ws >= W', the sub-grid's width);
+    crop drops the extra columns, which read neighbouring inputs and mean nothing.
     """
-    n, C, H, W = dx.shape
-    H_out, W_out = _conv_out_size(dx.shape, HH, WW, stride, pad)
-    dcols = dcols.reshape(C, HH, WW, n, H_out, W_out)  # (C, HH, WW, n, H', W')
-    # Channel-major like dcols, so both sides of each += walk memory in the same order.
-    dxp = np.zeros((C, n, H + 2 * pad, W + 2 * pad), dtype=dcols.dtype)
-    for kh in range(HH):
-        rows = slice(kh, kh + stride * (H_out - 1) + 1, stride)
-        for kw in range(WW):
-            cols = slice(kw, kw + stride * (W_out - 1) + 1, stride)
-            dxp[:, :, rows, cols] += dcols[:, kh, kw]  # (C, n, H', W')
-    dx[...] = dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3)  # (n, C, H, W)
+
+    def __init__(self, x_shape, w_shape, stride, pad, dtype):
+        N, C, H, W = x_shape
+        F, _, HH, WW = w_shape
+        self.x_shape, self.HH, self.WW, self.stride, self.pad = x_shape, HH, WW, stride, pad
+        self.H_out, self.W_out = _conv_out_size(x_shape, HH, WW, stride, pad)
+        Hs, self.Ws = -(-(H + 2 * pad) // stride), -(-(W + 2 * pad) // stride)
+        # An output row reads at most (WW - 1) // stride columns past W' - 1 and the last
+        # valid one stays inside its sub-grid row, but the cropped columns of the last row
+        # can run past the sub-grid: the spare row at the bottom keeps them inside the example.
+        self.rows = Hs + 1
+        self.width = self.H_out * self.Ws  # numbers in one example's run, H' rows of Ws
+        self.chunks = _chunks(N, C * HH * WW * self.width * np.dtype(dtype).itemsize)
+        step = self.chunks[0].stop - self.chunks[0].start
+        self.grids = np.zeros((stride, stride, C, min(step, N), self.rows, self.Ws), dtype=dtype)
+        self.cols = np.empty((C, HH, WW, min(step, N), self.width), dtype=dtype)
+        self.dgrids = None  # col2im's own sub-grids: im2col's must keep their zero padding
+        self.wide = np.zeros((F, min(step, N), self.H_out, self.Ws), dtype=dtype)
+        self.prod = np.empty((F, min(step, N) * self.width), dtype=dtype)
+
+    def _parts(self):
+        """For each sub-grid (a, b): its index, x's rows and columns in it, and where they go."""
+        H, W = self.x_shape[2:]
+        s, p = self.stride, self.pad
+        for a, b in np.ndindex(s, s):
+            r0, c0 = -(-(p - a) // s) if p > a else 0, -(-(p - b) // s) if p > b else 0
+            rows, cols = slice(a + s * r0 - p, H, s), slice(b + s * c0 - p, W, s)
+            nr, nc = len(range(H)[rows]), len(range(W)[cols])
+            yield a, b, rows, cols, slice(r0, r0 + nr), slice(c0, c0 + nc)
+
+    def _runs(self, flat, n):
+        """Yield ((kh, kw), run view (C, n, H'*Ws)) of the flattened sub-grids, offset by offset."""
+        s, Ws = self.stride, self.Ws
+        for kh, kw in np.ndindex(self.HH, self.WW):
+            shift = (kh // s) * Ws + kw // s
+            yield (kh, kw), flat[kh % s, kw % s, :, :n, shift:shift + self.width]
+
+    def _flat(self, grids):
+        return grids.reshape(*grids.shape[:4], -1)  # (s, s, C, n, rows*Ws)
+
+    def im2col(self, x):
+        """x: (n, C, H, W) -> columns (C*HH*WW, n*H'*Ws), rows ordered like w.reshape(F, -1)."""
+        n = x.shape[0]
+        xt = x.transpose(1, 0, 2, 3)  # (C, n, H, W)
+        for a, b, rows, cols, grid_rows, grid_cols in self._parts():
+            self.grids[a, b, :, :n, grid_rows, grid_cols] = xt[:, :, rows, cols]
+        for (kh, kw), run in self._runs(self._flat(self.grids), n):
+            self.cols[:, kh, kw, :n] = run  # (C, n, H'*Ws)
+        return self.cols[:, :, :, :n].reshape(-1, n * self.width)  # (C*HH*WW, n*H'*Ws)
+
+    def crop(self, prod):
+        """(F, n*H'*Ws) -> view (F, n, H', W')"""
+        return prod.reshape(prod.shape[0], -1, self.H_out, self.Ws)[..., :self.W_out]
+
+    def widen(self, dout):
+        """dout (n, F, H', W') -> (F, n*H'*Ws), zero in the columns crop drops."""
+        n, F = dout.shape[:2]
+        wide = self.wide[:, :n]  # (F, n, H', Ws), its cropped columns still zero
+        wide[..., :self.W_out] = dout.transpose(1, 0, 2, 3)
+        return wide.reshape(F, -1)
+
+    def col2im(self, dcols, dx):
+        """Add column gradients (C*HH*WW, n*H'*Ws) back onto the inputs they came from; write dx (n, C, H, W).
+
+        The dropped columns of dcols are zero (widen zeroes them), so adding them where
+        they overlap other positions changes nothing.
+        """
+        n = dx.shape[0]
+        dcols = dcols.reshape(*self.cols.shape[:3], n, self.width)  # (C, HH, WW, n, H'*Ws)
+        if self.dgrids is None:
+            self.dgrids = np.empty_like(self.grids)
+        dgrids = self.dgrids
+        dgrids[:, :, :, :n] = 0
+        flat = self._flat(dgrids)
+        for (kh, kw), run in self._runs(flat, n):
+            run += dcols[:, kh, kw]  # (C, n, H'*Ws)
+        dxt = dx.transpose(1, 0, 2, 3)  # (C, n, H, W)
+        for a, b, rows, cols, grid_rows, grid_cols in self._parts():
+            dxt[:, :, rows, cols] = dgrids[a, b, :, :n, grid_rows, grid_cols]
+
+
+def _matmul_into(a, b, work):
+    """a @ b, written into the start of the contiguous array work (which must be big enough)."""
+    shape = (a.shape[0], b.shape[1])
+    return np.matmul(a, b, out=work.reshape(-1)[:math.prod(shape)].reshape(shape))
 
 
 def _conv_out_size(x_shape, HH, WW, stride, pad):
@@ -250,8 +328,8 @@ def max_pool_forward_reshape(x, pool_param):
                          f"dividing H and W, got {ph} x {pw} windows, stride {stride}, x {x.shape}; "
                          f"use max_pool_forward_general")
     windows = _tiled_windows(x, ph, pw)  # (ph, pw, N, C, H', W')
-    out = _max_over_offsets(windows[k] for k in np.ndindex(ph, pw))  # (N, C, H', W')
-    return out, (x, out, pool_param)
+    out, first = _max_and_first_argmax(windows[k] for k in np.ndindex(ph, pw))  # (N, C, H', W') each
+    return out, (x.shape, x.dtype, first, pool_param)
 
 
 def max_pool_backward_reshape(dout, cache):
@@ -265,17 +343,15 @@ def max_pool_backward_reshape(dout, cache):
     - dx: (N, C, H, W), the gradient at the first maximum of each window, zero elsewhere.
       (A mask x == max, the usual shortcut, would hand every tied maximum the full gradient.)
     """
-    x, out, pool_param = cache
-    _check_dout("max_pool_backward_reshape", dout, out.shape)
+    x_shape, dtype, first, pool_param = cache
+    _check_dout("max_pool_backward_reshape", dout, first.shape)
     ph, pw = pool_param["pool_height"], pool_param["pool_width"]
-    offsets = list(np.ndindex(ph, pw))
-    windows = _tiled_windows(x, ph, pw)  # (ph, pw, N, C, H', W')
-    dx = np.empty(x.shape, dtype=x.dtype)  # every input lies in exactly one window: all written
+    dx = np.empty(x_shape, dtype=dtype)  # every input lies in exactly one window: all written
     dx_windows = _tiled_windows(dx, ph, pw)  # a view, so writing it writes dx
-    left = dout.astype(out.dtype, copy=True)
-    grads = _route_to_first_max((windows[k] for k in offsets), out, left)
-    for k, grad in zip(offsets, grads):
-        dx_windows[k] = grad
+    is_first = np.empty(first.shape, dtype=bool)
+    for i, k in enumerate(np.ndindex(ph, pw)):
+        np.equal(first, i, out=is_first)
+        np.multiply(is_first, dout, out=dx_windows[k])
     return dx
 
 
@@ -307,10 +383,10 @@ def max_pool_forward_general(x, pool_param):
     ph, pw, stride = _pool_geometry("max_pool_forward_general", np.shape(x), pool_param)
     grids, shifts = _split_subgrids(x, ph, pw, stride)
     size = math.prod(_subgrid_shape(x.shape, stride))
-    out_wide = _max_over_offsets(grids[a, b, s:s + size] for a, b, s in shifts)  # (N*C*Hs*Ws,)
+    out_wide, first = _max_and_first_argmax(grids[a, b, s:s + size] for a, b, s in shifts)  # (N*C*Hs*Ws,)
     H_out, W_out = _pool_out_size(x.shape, ph, pw, stride)
     out = _as_subgrid(out_wide, x.shape, stride)[:, :, :H_out, :W_out].copy()  # (N, C, H', W')
-    return out, (x.shape, grids, shifts, out_wide, pool_param)
+    return out, (x.shape, grids.dtype, shifts, first, pool_param)
 
 
 def max_pool_backward_general(dout, cache):
@@ -323,18 +399,20 @@ def max_pool_backward_general(dout, cache):
     Returns:
     - dx: (N, C, H, W); gradients of overlapping windows add up
     """
-    x_shape, grids, shifts, out_wide, pool_param = cache
+    x_shape, dtype, shifts, first, pool_param = cache
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     H_out, W_out = _pool_out_size(x_shape, ph, pw, stride)
     _check_dout("max_pool_backward_general", dout, (*x_shape[:2], H_out, W_out))
     # Positions cropped away in the forward pass get zero gradient, so they pass on nothing.
-    dout_wide = np.zeros_like(out_wide)  # (N*C*Hs*Ws,)
+    size = first.size
+    dout_wide = np.zeros(size, dtype=dtype)  # (N*C*Hs*Ws,)
     _as_subgrid(dout_wide, x_shape, stride)[:, :, :H_out, :W_out] = dout
-    size = out_wide.size
-    dgrids = np.zeros_like(grids)
-    grads = _route_to_first_max((grids[a, b, s:s + size] for a, b, s in shifts), out_wide, left=dout_wide)
-    for (a, b, s), grad in zip(shifts, grads):
-        dgrids[a, b, s:s + size] += grad
+    dgrids = np.zeros((stride, stride, size + shifts[-1][2]), dtype=dtype)
+    is_first = np.empty(size, dtype=bool)
+    grad = np.empty(size, dtype=dtype)
+    for i, (a, b, s) in enumerate(shifts):
+        np.equal(first, i, out=is_first)
+        dgrids[a, b, s:s + size] += np.multiply(is_first, dout_wide, out=grad)
     return _merge_subgrids(dgrids, x_shape, stride)
 
 
@@ -379,32 +457,29 @@ def _as_subgrid(flat, x_shape, stride):
     return flat[:math.prod(shape)].reshape(shape)  # (N, C, Hs, Ws)
 
 
-def _max_over_offsets(values):
-    """Elementwise maximum of an iterable of equally shaped arrays, as a new array."""
-    values = iter(values)
-    out = np.array(next(values))
-    for v in values:
-        np.maximum(out, v, out=out)
-    return out
+def _max_and_first_argmax(values):
+    """Elementwise maximum of equally shaped arrays, and which of them first holds it.
 
-
-def _route_to_first_max(values, out, left):
-    """Yield, offset by offset in row-major order, the gradient each window offset receives.
-
-    values yields the inputs at one offset of every window, shaped like out; left starts as
-    the upstream gradient (shaped like out) and is used up. An offset takes what is still
-    left where it equals the window's maximum, leaving nothing for later offsets, so on ties
-    only the first maximum gets the gradient. The yielded array is reused: use it before
-    asking for the next one.
+    Inputs:
+    - values: an iterable of K equally shaped arrays, one per window offset in row-major order
+    Returns:
+    - out: their elementwise maximum, a new array
+    - first: the index (0..K-1) of the first array that holds each maximum, as np.argmax
+      would pick it; small unsigned integers, as backward passes need nothing else
     """
-    is_max = np.empty(out.shape, dtype=bool)
-    grad = np.empty_like(left)
-    for i, v in enumerate(values):
-        if i:
-            left -= grad  # what the previous offset took
-        np.equal(v, out, out=is_max)
-        np.multiply(is_max, left, out=grad)
-        yield grad
+    values = list(values)
+    out = np.array(values[0])
+    first = np.zeros(out.shape, dtype=np.min_scalar_type(len(values) - 1))
+    if len(values) == 1:
+        return out, first
+    is_new = np.empty(out.shape, dtype=bool)
+    step = np.empty(out.shape, dtype=first.dtype)
+    for i, v in enumerate(values[1:], 1):
+        np.greater(v, out, out=is_new)  # strictly: a tie leaves the earlier offset in first
+        np.maximum(out, v, out=out)
+        # first = i where is_new, else unchanged; i exceeds every index so far, so a maximum does it.
+        np.maximum(first, np.multiply(is_new, first.dtype.type(i), out=step), out=first)
+    return out, first
 
 
 def _pool_out_size(x_shape, ph, pw, stride):
