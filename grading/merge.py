@@ -37,6 +37,9 @@ from grading.strip import split_lines
 
 PACKAGE = "assignment"
 MAX_MODULE_BYTES = 1_000_000
+# Data files a submission may carry (release-relative path: the most bytes accepted), copied
+# beside the merged package for the checks that read them (Part V's trained weights).
+SUBMISSION_DATA = {"part5_weights.pt": 50_000_000}
 # Modules without a solution region whose added helpers are kept (provided code is ours).
 HELPER_MODULES = (f"{PACKAGE}/layer_utils.py",)
 
@@ -104,7 +107,26 @@ def merge_submission(trusted: TrustedCopy, submission: Path, dest: Path) -> Merg
                 text, notes = f"raise ImportError({str(error)!r})\n", []
         (dest / rel).write_text(text, encoding="utf-8")
         merged.notes += notes
+    for rel, limit in SUBMISSION_DATA.items():
+        note = copy_data_file(Path(submission) / rel, dest / rel, limit, rel)
+        if note:
+            merged.notes.append(note)
     return merged
+
+
+def copy_data_file(source: Path, dest: Path, limit: int, rel: str) -> str | None:
+    """Copy a data file of the submission if it is a regular file of at most ``limit``
+    bytes; otherwise leave it out (its check reports it missing) and say why."""
+    if not source.exists() and not source.is_symlink():
+        return None
+    if source.is_symlink() or not source.is_file():
+        return f"{rel}: not a regular file; left out"
+    with open(source, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        return f"{rel}: larger than {limit // 1_000_000} MB; left out"
+    dest.write_bytes(data)
+    return None
 
 
 class MergeError(Exception):
