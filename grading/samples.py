@@ -48,10 +48,9 @@ class Bug:
     """One realistic mistake, written into the reference of one function.
 
     ``pattern`` (a regular expression) must match inside the code of ``function`` in
-    ``path``; every match becomes ``replacement``. ``breaks`` names the checks the mistake
-    costs: its function's, and those of the functions whose checks call it (the backward
-    checks build their cache with the student's own forward pass; ThreeLayerConvNet.loss
-    backpropagates through affine_backward with a 4-d input).
+    ``path``; every match becomes ``replacement``. A bug is charged once: it costs the check
+    of its function and no other (a model that calls the function is judged with a correct
+    one standing in).
     """
 
     path: str
@@ -59,26 +58,22 @@ class Bug:
     pattern: str
     replacement: str
     what: str
-    breaks: tuple[str, ...]
 
 
 BUGS = (
     Bug("assignment/layers.py", "affine_backward", r"\.reshape\(x\.shape\)", "",
-        "affine_backward returns dx flat, (N, D), instead of reshaping it to x's shape",
-        ("affine_backward", "ThreeLayerConvNet.loss")),
+        "affine_backward returns dx flat, (N, D), instead of reshaping it to x's shape "
+        "(ThreeLayerConvNet.loss calls it with a 4-d input)"),
     Bug("assignment/optim.py", "adam", r"\b(m_hat|v_hat)\s*=\s*(m|v)\s*/\s*\(1 - [^\n]*\*\*\s*t\)",
-        r"\1 = \2", "adam without bias correction of the first and second moments",
-        ("adam",)),
-    Bug("assignment/layers.py", "batchnorm_forward", r"\bx\.var\(axis=0\)",
-        "x.var(axis=0, ddof=1)", "batchnorm_forward with the unbiased (N - 1) batch variance",
-        ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
-         "FullyConnectedNet.loss_batchnorm", "spatial_batchnorm_forward",
-         "spatial_batchnorm_backward")),
+        r"\1 = \2", "adam without bias correction of the first and second moments"),
+    Bug("assignment/layers.py", "batchnorm_backward", r"\bdx = dxc - dxc\.mean\(axis=0\)",
+        "dx = dxc", "batchnorm_backward without the path through the batch mean "
+        "(the networks with batchnorm call it)"),
 )
 
 def broken_checks(checks: Iterable[str], bugs: Iterable[Bug] = BUGS) -> set[str]:
     """The checks among ``checks`` that ``bugs`` cost."""
-    return {name for bug in bugs for name in bug.breaks} & set(checks)
+    return {bug.function for bug in bugs} & set(checks)
 
 
 CHEAT_MODULE_CODE = '''

@@ -358,7 +358,7 @@ def _dtype_ok(check, out, got, want, source, notes):
 def _dtype_message(name, key, got, want):
     if promoted(got, want):
         return (f"{name}: {key} has dtype {got}, expected {want}: here the dtype is part of the "
-                f"task (cast with .astype({want}))")
+                f"task (cast with .astype(np.{want}))")
     return f"{name}: {key} has dtype {got}, expected {want}; keep the dtype of the inputs"
 
 
