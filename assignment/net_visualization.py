@@ -160,7 +160,7 @@ def smoothgrad(X, y, model, num_samples=25, noise_level=0.15, seed=0):
     - saliency: tensor (N, H, W), the average of the maps
     """
     generator = torch.Generator().manual_seed(seed)
-    spread = (X.amax(dim=(1, 2, 3)) - X.amin(dim=(1, 2, 3))).view(-1, 1, 1, 1)
+    spread = (X.amax(dim=(1, 2, 3)) - X.amin(dim=(1, 2, 3))).view(-1, 1, 1, 1).cpu()
     total = torch.zeros(X.shape[0], *X.shape[2:], dtype=X.dtype)
     for _ in range(num_samples):
         noise = torch.randn(X.shape, generator=generator, dtype=X.dtype) * noise_level * spread
@@ -339,9 +339,12 @@ def randomized_copy(model, seed=0):
 
 def rank_correlation(map_a, map_b):
     """Spearman's rank correlation of two maps of the same shape: 1 when they order the pixels
-    the same way, about 0 when the orders are unrelated."""
+    the same way, about 0 when the orders are unrelated. A constant map (a Grad-CAM map that
+    the ReLU zeroed everywhere, say) orders nothing, so it shares no order: 0."""
     a = np.asarray(torch.as_tensor(map_a).detach().cpu(), dtype=np.float64).ravel()
     b = np.asarray(torch.as_tensor(map_b).detach().cpu(), dtype=np.float64).ravel()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
     return float(spearmanr(a, b).statistic)
 
 

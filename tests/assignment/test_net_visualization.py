@@ -177,6 +177,7 @@ def test_rank_correlation_is_spearmans():
     a = torch.arange(12.0).reshape(3, 4)
     assert nv.rank_correlation(a, a ** 3) == pytest.approx(1)
     assert nv.rank_correlation(a, -a) == pytest.approx(-1)
+    assert nv.rank_correlation(a, torch.zeros(3, 4)) == 0
 
 
 def test_trained_net_passes_the_randomization_sanity_check(offline):
