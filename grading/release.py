@@ -5,7 +5,9 @@ a throwaway nbgrader course:
 
 1. ``stage_package``: ``assignment/`` with every ``.py`` stripped (``strip.strip_file``:
    solution regions become stubs, hidden-test regions go), public data copied, caches and
-   hidden data left behind;
+   hidden data left behind, and ``assignment/checks/provided.json``: the released text of
+   each graded module and the names students write in it, so that the self-check assembles
+   a student's code as the grader does;
 2. ``stage_notebooks``: ``notebooks/*.ipynb`` to the top level, markers checked;
 3. ``stage_notebook_assets``: the rest of ``notebooks/`` (pictures) beside them;
 4. ``stage_datasets_tool``: the download tool, no data;
@@ -23,6 +25,7 @@ The same staged folder is the source of the grading course (:func:`build_course`
 from __future__ import annotations
 
 import fnmatch
+import json
 import shutil
 import tempfile
 import time
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from assignment.checks.assemble import HELPER_MODULES, PROVIDED
 from grading import notebook_transforms as nbt
 from grading.course import CELL_TIMEOUT, Course, register
 from grading.errors import CourseError, LeakError, ReleaseError
@@ -142,7 +146,26 @@ def stage_package(source_root: Path, dest: Path, notebook_of: NotebookOf | None 
             shutil.copyfile(path, target)
             staged.origins[rel] = (rel, None)
         staged.files.append(rel)
+    _write_provided(dest, staged)
     return staged
+
+
+def _write_provided(dest: Path, staged: Staged) -> None:
+    """``provided.json``: {graded module: {"names": [...], "text": its release text}}."""
+    names: dict[str, list[str]] = {rel: [] for rel in staged.student_files}
+    names.update({rel: [] for rel in HELPER_MODULES if rel in staged.files})
+    for region in staged.stripped:
+        top = region.qualname.split(".")[0]
+        if top not in names[region.path]:
+            names[region.path].append(top)
+    provided = {rel: {"names": tops, "text": (dest / rel).read_text(encoding="utf-8")}
+                for rel, tops in names.items()}
+    if not provided:
+        return
+    target = dest / PROVIDED
+    target.write_text(json.dumps(provided, indent=1) + "\n", encoding="utf-8")
+    staged.files.append(PROVIDED)
+    staged.origins[PROVIDED] = (PROVIDED, None)
 
 
 def stage_notebooks(notebooks: dict[str, Path], dest: Path, source_root: Path) -> Staged:

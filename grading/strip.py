@@ -22,7 +22,9 @@ import tokenize
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from assignment.checks.assemble import split_lines
 from grading.errors import StripError
+
 
 SOLUTION = "solution"
 HIDDEN = "hidden"
@@ -36,8 +38,6 @@ MARKERS = {
 # typo ("## BEGIN SOLUTION", "### BEGIN SOLUTION here") fails instead of shipping.
 _MENTION = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 _EXACT = re.compile(r"^([ \t]*)### (BEGIN|END) (SOLUTION|HIDDEN TESTS)[ \t]*$")
-# Python numbers lines by \n, \r\n and \r only (not by str.splitlines' \f, \x1c, \u2028...).
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 NotebookOf = Callable[[str], "str | None"]
 
@@ -52,11 +52,6 @@ class Region:
     indent: str
     qualname: str | None
     body: tuple[str, ...]
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines of ``text`` with their endings, numbered the way Python numbers them."""
-    return _LINE.findall(text)
 
 
 def find_markers(lines: list[str], path: str, *, cell: int | None = None) -> list[Region]:

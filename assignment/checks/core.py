@@ -212,7 +212,8 @@ def run_case(check, api, inputs):
     except NotImplementedError as e:
         raise StudentError(_not_implemented(check.name, str(e))) from None
     except Exception as e:  # noqa: BLE001 - any failure of student code is reported, not raised
-        hint = f". Hint: {check.error_hint}" if check.error_hint else ""
+        hint = f". Hint: {check.error_hint}" if check.error_hint and not isinstance(
+            e, ImportError) else ""
         raise StudentError(f"{check.name}: raised {type(e).__name__}: {e}{hint}") from None
     mutated = [k for k in pristine if k not in check.may_modify
                and not np.array_equal(pristine[k], working[k],

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from assignment.checks import CATALOGUE
+from assignment.checks.fc import FC_LAYERS
 from grading.batch import checks_only, grade_batch
 from grading.hardened import Grader, _progress, _read_file, _student_error, load_outputs
 from grading.release import REPO_ROOT, stage_package
@@ -25,8 +26,6 @@ from grading.sandbox import BWRAP, NAMESPACES, UID, Limits, level_of
 
 pytestmark = pytest.mark.grading
 
-STUDENT_FILES = ("assignment/layers.py", "assignment/optim.py", "assignment/classifiers/fc_net.py",
-                 "assignment/classifiers/cnn.py")
 # The adversarial batch grades these checks only (layers and optim), to keep it quick.
 SUBSET = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
           "sgd_momentum", "adam"]
@@ -202,6 +201,14 @@ def affine_forward(x, w, b):
 def affine_forward(x, w, b):
     raise ValueError("inputs: " + repr(x.tolist()))
 '''),
+    "mean_db": ("assignment/layers.py", '''
+_affine_backward = affine_backward
+
+
+def affine_backward(dout, cache):
+    dx, dw, db = _affine_backward(dout, cache)
+    return dx, dw, db / dout.shape[0]  # the mean over the examples, not the sum
+'''),
     "buggy": ("assignment/layers.py", '''
 _softmax = softmax_loss
 
@@ -218,10 +225,10 @@ def kit(tmp_path_factory):
     """The release stub, the reference submission and every adversarial one, as folders."""
     base = tmp_path_factory.mktemp("hardened")
     stub = base / "stub"
-    stage_package(REPO_ROOT, stub)
+    staged = stage_package(REPO_ROOT, stub)
     reference = base / "reference"
     shutil.copytree(stub, reference)
-    for rel in STUDENT_FILES:
+    for rel in staged.student_files:
         shutil.copyfile(REPO_ROOT / rel, reference / rel)
     folders = {"stub": stub, "reference": reference}
     for name, (rel, code) in ADVERSARIES.items():
@@ -528,3 +535,54 @@ def test_progress_lines_that_do_not_parse_are_ignored():
     state = _progress(["start 0", "done 0", "start 1", "garbage", "done 99", "import layers"], 2)
     assert state.done == {0} and state.current == 1 and state.importing == "layers"
     assert not state.ended
+
+
+# -- a bug is charged once ----------------------------------------------------------------------
+
+MODELS = ["FullyConnectedNet.loss", "FullyConnectedNet.loss_dropout", "ThreeLayerConvNet.loss"]
+
+
+@pytest.fixture(scope="module")
+def once_grader(kit):
+    base, _ = kit
+    return Grader(base / "work-once", checks=[*FC_LAYERS, *MODELS])
+
+
+def test_a_layer_bug_costs_only_its_own_check(kit, once_grader):
+    """Does a wrong db in affine_backward cost affine_backward only, the models that call it
+    being judged again with a correct affine layer standing in?"""
+    _, folders = kit
+    report = once_grader.grade(folders["mean_db"])
+    assert {r.name for r in report.results if not r.passed} == {"affine_backward"}
+    assert {r.name: r.stand_ins for r in report.results if r.stand_ins} == {
+        name: ("affine_forward", "affine_backward") for name in MODELS}
+    assert "stand-ins for affine_backward, affine_forward: judging 3 check(s) again" in report.log
+    loss = next(r for r in report.results if r.name == "FullyConnectedNet.loss")
+    assert loss.notes.startswith("FullyConnectedNet.loss: judged with correct affine_forward, "
+                                 "affine_backward standing in for yours")
+
+
+def test_stand_ins_earn_no_layer_points(kit, once_grader, tmp_path):
+    """Every layer a stub and the models written: the models' points, no layer's."""
+    _, folders = kit
+    submission = tmp_path / "models_only"
+    shutil.copytree(folders["stub"], submission)
+    for rel in ("assignment/classifiers/fc_net.py", "assignment/classifiers/cnn.py"):
+        shutil.copyfile(REPO_ROOT / rel, submission / rel)
+    report = once_grader.grade(submission)
+    assert {r.name for r in report.results if not r.passed} == set(FC_LAYERS)
+    assert report.score == sum(CATALOGUE[name].points for name in MODELS)
+
+
+def test_a_model_bug_is_still_charged_with_stand_ins(kit, once_grader, tmp_path):
+    """A model that is wrong itself fails even with correct layers standing in."""
+    _, folders = kit
+    submission = tmp_path / "both_wrong"
+    shutil.copytree(folders["mean_db"], submission)
+    path = submission / "assignment/classifiers/fc_net.py"
+    text = path.read_text()
+    assert text.count("0.5 * self.reg") == 1
+    path.write_text(text.replace("0.5 * self.reg", "self.reg"))
+    report = once_grader.grade(submission)
+    lost = {r.name for r in report.results if not r.passed}
+    assert lost == {"affine_backward", "FullyConnectedNet.loss", "FullyConnectedNet.loss_dropout"}

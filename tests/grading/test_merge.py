@@ -221,3 +221,66 @@ def test_link_to_the_source_is_not_followed(trusted, tmp_path):
     layers.symlink_to(REPO_ROOT / "assignment" / "layers.py")
     result = merge_submission(trusted, submission, tmp_path / "merged")
     assert "missing" in result.broken["assignment/layers.py"]
+
+
+# -- helpers where the course invites them; the self-check assembles as the grader does ---------
+
+HELPER = '''
+
+def affine_relu_twice_forward(x, w, b):
+    """A student's helper: affine, ReLU."""
+    a, fc_cache = affine_forward(x, w, b)
+    out, relu_cache = relu_forward(a)
+    return out, (fc_cache, relu_cache)
+
+
+def affine_relu_forward(x, w, b):
+    return x, None  # an edit of provided code: graded as released
+'''
+
+
+@pytest.fixture
+def helper_submission(trusted, tmp_path):
+    """The reference with a helper added to layer_utils.py (which the model calls) and the
+    provided affine_relu_forward broken there."""
+    submission = tmp_path / "helpers"
+    shutil.copytree(trusted.root, submission)
+    for rel in trusted.student_names:
+        if rel != "assignment/layer_utils.py":
+            shutil.copyfile(REPO_ROOT / rel, submission / rel)
+    with open(submission / "assignment/layer_utils.py", "a", encoding="utf-8") as handle:
+        handle.write(HELPER)
+    fc_net = submission / "assignment/classifiers/fc_net.py"
+    text = fc_net.read_text()
+    assert text.count("affine_relu_forward(") == 1
+    text = text.replace("affine_relu_forward(", "affine_relu_twice_forward(")
+    fc_net.write_text(text.replace("import numpy as np\n", "import numpy as np\n\nfrom ..layer_utils "
+                                   "import affine_relu_twice_forward\n", 1))
+    return submission
+
+
+def test_helpers_in_layer_utils_are_kept_and_provided_code_restored(trusted, helper_submission,
+                                                                    tmp_path):
+    merged = merge_submission(trusted, helper_submission, tmp_path / "merged")
+    text = (merged.root / "assignment/layer_utils.py").read_text()
+    assert "def affine_relu_twice_forward" in text and "return x, None" not in text
+    assert merged.broken == {}
+    assert any("affine_relu_forward" in note for note in merged.notes)
+
+
+def test_a_missing_layer_utils_falls_back_to_the_release(trusted, tmp_path):
+    submission = tmp_path / "no_utils"
+    shutil.copytree(trusted.root, submission)
+    (submission / "assignment/layer_utils.py").unlink()
+    merged = merge_submission(trusted, submission, tmp_path / "merged")
+    assert merged.broken == {}
+    assert any("release's copy is used" in note for note in merged.notes)
+
+
+def test_the_self_check_assembles_the_code_as_the_grader_does(helper_submission):
+    """The helper is used and the broken provided function ignored, in the self-check too."""
+    done = subprocess.run([sys.executable, "-m", "assignment.check", "FullyConnectedNet.loss",
+                           "affine_forward"], cwd=helper_submission, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "total" in done.stdout and "FAIL" not in done.stdout
