@@ -373,3 +373,110 @@ def test_pool_backward_rejects_a_dout_of_the_wrong_shape():
         _, cache = fl.max_pool_forward_fast(np.zeros(x_shape), pool_param)
         with pytest.raises(ValueError, match=r"max_pool_backward_\w+: dout has shape \(1, 2, 3, 3\)"):
             fl.max_pool_backward_fast(np.zeros((1, 2, 3, 3)), cache)
+
+
+# ---------------------------------------------------------------------------- geometry sweeps and kept work arrays
+
+def random_conv_geometry(rng):
+    """x shape, w shape, stride, pad of a random small convolution that fits."""
+    N, C, F = (int(v) for v in rng.integers(1, 5, 3))
+    HH, WW = (int(v) for v in rng.integers(1, 6, 2))
+    stride, pad = int(rng.integers(1, 4)), int(rng.integers(0, 4))
+    H = int(rng.integers(max(1, HH - 2 * pad), 12))
+    W = int(rng.integers(max(1, WW - 2 * pad), 12))
+    return (N, C, H, W), (F, C, HH, WW), stride, pad
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_conv_matches_torch_on_random_geometries(seed, monkeypatch):
+    """Strides 1-3, pads 0-3, filters up to 5 x 5 and inputs down to one pixel wider than the
+    filter, whole batches and chunks of 1-3 examples: the sub-grid im2col has many edges."""
+    rng = np.random.default_rng(1000 + seed)
+    x_shape, w_shape, stride, pad = random_conv_geometry(rng)
+    if seed % 2:
+        monkeypatch.setattr(fl, "_CHUNK_BYTES", 1)
+        monkeypatch.setattr(fl, "_MIN_CHUNK", 1 + seed % 3)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    out, cache = fl.conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
+    dout = rng.standard_normal(out.shape)
+    conv = lambda x, w, b: tF.conv2d(x, w, b, stride=stride, padding=pad)
+    t_out, t_grads = torch_grads(conv, [x, w, b], dout)
+    case = f"x {x_shape}, w {w_shape}, stride {stride}, pad {pad}"
+    assert out.shape == t_out.shape and rel(out, t_out) < TORCH_TOL, f"{case}: out"
+    for name, g, t in zip(("dx", "dw", "db"), fl.conv_backward_fast(dout, cache), t_grads):
+        assert g.shape == t.shape and rel(g, t) < TORCH_TOL, f"{case}: {name} rel. error {rel(g, t):.1e}"
+
+
+def test_interleaved_calls_with_the_same_shapes_do_not_share_results():
+    """Two layers of one shape share kept work arrays: forward A, forward B, backward A,
+    backward B (as in a network) must give each its own gradients."""
+    x_shape, w_shape, stride, pad = CONV_CASES["same-3x3"]
+    rng = np.random.default_rng(27)
+    params = [[rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1])] for _ in range(2)]
+    conv_param = {"stride": stride, "pad": pad}
+    outs, caches = zip(*(fl.conv_forward_fast(*p, conv_param) for p in params))
+    douts = [rng.standard_normal(o.shape) for o in outs]
+    grads = [fl.conv_backward_fast(d, c) for d, c in zip(douts, caches)]
+    conv = lambda x, w, b: tF.conv2d(x, w, b, stride=stride, padding=pad)
+    for p, out, dout, g in zip(params, outs, douts, grads):
+        t_out, t_grads = torch_grads(conv, p, dout)
+        assert rel(out, t_out) < TORCH_TOL
+        assert all(rel(a, t) < TORCH_TOL for a, t in zip(g, t_grads))
+
+
+def test_more_shapes_than_kept_work_arrays_still_agree():
+    """Cycling through more shapes than are kept evicts old work arrays; results stay right."""
+    rng = np.random.default_rng(28)
+    cases = [CONV_CASES[c] for c in CONV_CASES][:fl._KEPT_GRIDS + 2]
+    for _ in range(2):
+        for x_shape, w_shape, stride, pad in cases:
+            x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+            out, _ = fl.conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
+            t_out = tF.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride=stride, padding=pad)
+            assert rel(out, t_out.numpy()) < TORCH_TOL
+
+
+def test_threads_calling_the_same_shapes_at_once_get_their_own_results():
+    import threading
+    x_shape, w_shape, stride, pad = (8, 4, 12, 12), (6, 4, 3, 3), 1, 1
+    rng = np.random.default_rng(29)
+    inputs = [[rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1])] for _ in range(4)]
+    results = [None] * len(inputs)
+
+    def run(i):
+        for _ in range(20):
+            results[i] = fl.conv_forward_fast(*inputs[i], {"stride": stride, "pad": pad})[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p, out in zip(inputs, results):
+        t_out = tF.conv2d(*(torch.tensor(a) for a in p), stride=stride, padding=pad)
+        assert rel(out, t_out.numpy()) < TORCH_TOL
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_pool_follows_the_first_max_rule_on_random_geometries(seed):
+    """Random window sizes, strides and input sizes (tiling or not) on inputs full of ties."""
+    rng = np.random.default_rng(2000 + seed)
+    N, C = (int(v) for v in rng.integers(1, 4, 2))
+    ph, pw = (int(v) for v in rng.integers(1, 5, 2))
+    stride = ph if seed % 3 == 0 else int(rng.integers(1, 4))
+    pw = ph if seed % 3 == 0 else pw
+    H, W = int(rng.integers(ph, 13)), int(rng.integers(pw, 13))
+    if seed % 3 == 0:
+        H, W = H - H % ph, W - W % pw
+    dtype = (np.float64, np.float32)[seed % 2]
+    x = rng.integers(0, 3, size=(N, C, H, W)).astype(dtype)
+    pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    out, cache = fl.max_pool_forward_fast(x, pool_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx = fl.max_pool_backward_fast(dout, cache)
+    t_out = tF.max_pool2d(torch.tensor(x), (ph, pw), stride).numpy()
+    case = f"x {x.shape}, {ph} x {pw} windows, stride {stride}, {np.dtype(dtype).name}"
+    assert out.dtype == dx.dtype == dtype, case
+    assert np.array_equal(out, t_out), case
+    expected = first_max_pool_backward(x.astype(np.float64), dout.astype(np.float64), ph, pw, stride)
+    assert rel(dx, expected) < FLOAT32_TOL, case
