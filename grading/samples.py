@@ -33,6 +33,7 @@ from typing import Iterable
 import nbformat
 
 from grading.errors import GradingError
+from grading.part5 import WEIGHTS, reference_weights
 from grading.release import NOTEBOOKS, REPO_ROOT, student_regions
 from grading.strip import SOLUTION, drop_hidden_tests, find_markers, find_regions, split_lines
 
@@ -142,6 +143,7 @@ def reference(release: Path, dest: Path, source_root: Path = REPO_ROOT) -> Path:
         if not source.is_file():
             raise SampleError(notebook, None, "reference: no source notebook of that name")
         fill_solution_cells(notebook, source)
+    shutil.copyfile(reference_weights(source_root), dest / WEIGHTS)  # Part V's trained model
     return dest
 
 

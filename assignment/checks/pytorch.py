@@ -11,6 +11,8 @@ numpy notebooks) never pays for it.
 """
 import math
 from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -417,5 +419,104 @@ check_accuracy = Check(
         ### END HIDDEN TESTS
     ])
 
+
+
+# ---------------------------------------------------------------- Part V: the trained model
+
+WEIGHTS_FILE = "part5_weights.pt"   # beside the assignment/ folder
+MAX_WEIGHTS_BYTES = 50_000_000
+GRADED_IMAGES = 2000                # the first test images (all 1,000 of the embedded set)
+# Test accuracy each third of the points needs: on CIFAR-10, and on the embedded stand-in,
+# where the reference (2 epochs on 4,000 images) reaches about 50% and random weights 10%.
+TIERS = {"cifar10": (0.50, 0.60, 0.70), "embedded": (0.25, 0.35, 0.45)}
+
+
+@lru_cache(maxsize=1)
+def _graded_test_set():
+    """The first GRADED_IMAGES normalized test images and their labels, and the source."""
+    from ..torch_data import get_cifar10_tensors
+    splits = get_cifar10_tensors(num_test=10000)
+    x, y = splits["test"].tensors
+    source = "cifar10" if len(splits["train"]) == 49000 else "embedded"
+    return _np(x[:GRADED_IMAGES]), _np(y[:GRADED_IMAGES]), source
+
+
+def part5_inputs(rng, tier=0):
+    x, y, source = _graded_test_set()
+    return {"x": x, "y": y, "threshold": np.asarray(TIERS[source][tier]),
+            "cifar10_threshold": np.asarray(TIERS["cifar10"][tier])}
+
+
+def load_part5_weights(module, model):
+    """Load the saved state_dict into the model; ValueError says what is wrong with the
+    file. Returns False when there is no file."""
+    import torch
+    path = Path(module.__file__).resolve().parents[1] / WEIGHTS_FILE
+    if not path.is_file():
+        return False
+    if path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise ValueError(f"{WEIGHTS_FILE} is larger than {MAX_WEIGHTS_BYTES // 1_000_000} MB; "
+                         f"use a smaller model")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise ValueError(f"{WEIGHTS_FILE} cannot be loaded with weights_only=True (it holds "
+                         f"code, such as a whole pickled model, or is not a torch file: "
+                         f"{type(e).__name__}); save the weights alone with "
+                         f"save_part5_weights(model)") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{WEIGHTS_FILE} should hold a state_dict (names to tensors), got "
+                         f"{type(state).__name__}; save it with save_part5_weights(model)")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{WEIGHTS_FILE} does not match build_part5_model(): "
+                         f"{str(e).strip()[:600]}. Build the same model you trained, and save "
+                         f"again after changing it") from None
+    return True
+
+
+def part5_run(api, i):
+    """The logits of the saved model on the test images (the grader computes the accuracy)."""
+    import torch
+    module = api.pytorch_models
+    model = module.build_part5_model()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"build_part5_model should return an nn.Module, got {type(model).__name__}")
+    if not load_part5_weights(module, model):
+        return {"missing": np.asarray(True)}
+    model.float().eval()
+    x = _t(i["x"]).float()
+    with torch.no_grad():
+        logits = torch.cat([model(x[k:k + 500]) for k in range(0, len(x), 500)])
+    return {"logits": _np(logits)}
+
+
+def part5_properties(i, got):
+    name = "build_part5_model"
+    if "missing" in got:
+        return [f"{name}: no {WEIGHTS_FILE} beside the assignment folder (or not a regular file "
+                f"under {MAX_WEIGHTS_BYTES // 1_000_000} MB); train your model, save it with "
+                f"save_part5_weights(model) and submit that file"]
+    logits, y = got.get("logits"), i["y"]
+    if logits is None or logits.shape != (len(y), 10):
+        return [f"{name}: the model should map images (N, 3, 32, 32) to scores (N, 10); got "
+                f"{None if logits is None else logits.shape} for N = {len(y)}"]
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
+    threshold = float(i["threshold"])
+    if accuracy < threshold:
+        return [f"{name}: test accuracy {accuracy:.1%} on {len(y)} images, below the "
+                f"{threshold:.0%} these points need (on CIFAR-10: {float(i['cifar10_threshold']):.0%})"]
+    return []
+
+
+def _part5_check(tier):
+    return Check(
+        name=f"build_part5_model.tier{tier + 1}", notebook=NB, module=MODULE, points=2,
+        make_inputs=part5_inputs, run=part5_run, outputs=[], properties=part5_properties,
+        cases=[Case(0, f"test accuracy, tier {tier + 1}", {"tier": tier})])
+
+
 CHECKS = [flatten, random_weight, three_layer_convnet, ThreeLayerConvNet,
-          sequential_three_layer_convnet, train_step, check_accuracy]
+          sequential_three_layer_convnet, train_step, check_accuracy,
+          _part5_check(0), _part5_check(1), _part5_check(2)]

@@ -109,8 +109,12 @@ OTHERS = {"flatten": {"flatten": other_flatten},
           "check_accuracy": {"check_accuracy": other_check_accuracy}}
 
 
+PART5 = [c.name for c in pytorch.CHECKS if c.name.startswith("build_part5_model.")]
+
+
 def test_every_check_has_a_correct_solution_in_another_style():
-    assert set(OTHERS) == {c.name for c in pytorch.CHECKS}
+    """Part V's checks judge any model by its test accuracy (tests/grading/test_part5.py)."""
+    assert set(OTHERS) == {c.name for c in pytorch.CHECKS} - set(PART5)
 
 
 @pytest.mark.parametrize("name", sorted(OTHERS))
@@ -236,6 +240,18 @@ BUGS = [
      "accuracy differs"),
     ("check_accuracy", "pytorch_models", "argmax(dim=1)", "argmax(dim=0)", "check_accuracy:"),
 ]
+
+
+# Part V: a builder that is not the model whose weights were saved, or a forward pass that
+# differs from the trained one; each costs every tier.
+PART5_BUGS = [
+    ("return ResNetLite()", "return ResNetLite(width=8)", "does not match build_part5_model()"),
+    ("return ResNetLite()", "return nn.Sequential(ResNetLite())", "does not match build_part5_model()"),
+    ("x = self.stages(self.stem(x))", "x = self.stages(x)", "raised RuntimeError"),
+    ("return F.relu(x + self.bn2(self.conv2(out)))", "return F.relu(self.bn2(self.conv2(out)))",
+     "test accuracy"),
+]
+BUGS += [(name, "pytorch_models", old, new, words) for name in PART5 for old, new, words in PART5_BUGS]
 
 
 @pytest.mark.parametrize("name,module,old,new,words", BUGS,
