@@ -349,9 +349,8 @@ def _dtype_ok(check, out, got, want, source, notes):
     if got == want:
         return True
     if promoted(got, want) and not out.keep_dtype:
-        advice = f"cast with .astype({source}.dtype)" if source else "keep the input's dtype"
         notes.append(f"{check.name}: returns {got} for {want} input: the values are right, but "
-                     f"it doubles the memory; {advice}")
+                     f"it doubles the memory; cast the result with .astype({source or 'x'}.dtype)")
         return True
     return False
 

@@ -28,7 +28,8 @@ def test_float64_result_for_float32_input_passes_with_a_note(reference_api, publ
     assert result.passed
     assert result.notes == (
         "conv_forward_naive: returns float64 for float32 input: the values are right, but it "
-        "doubles the memory; keep the input's dtype [case 'float32, x (2, 2, 4, 4), w (2, 2, 3, 3)']")
+        "doubles the memory; cast the result with .astype(x.dtype) "
+        "[case 'float32, x (2, 2, 4, 4), w (2, 2, 3, 3)']")
 
 
 def test_classic_dropout_mask_passes(reference_api, public_expected):

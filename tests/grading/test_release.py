@@ -173,6 +173,7 @@ def test_stage_package_strips_and_leaves_caches_and_hidden_data(tmp_path):
     staged = stage_package(source, tmp_path / "out", lambda q: None)
     assert sorted(staged.files) == ["assignment/__init__.py", "assignment/checks/__init__.py",
                                     "assignment/checks/cases.py",
+                                    "assignment/checks/provided.json",
                                     "assignment/checks/public_expected.npz",
                                     "assignment/helpers.py", "assignment/layers.py"]
     assert [(s.qualname, s.line) for s in staged.stripped] == [("affine_forward", 16),
@@ -284,8 +285,8 @@ def test_release_layout_is_flat_and_complete(fake_build):
     assert report.files == (
         "FullyConnectedNets.ipynb", "README.md", "assignment/__init__.py",
         "assignment/checks/__init__.py", "assignment/checks/cases.py",
-        "assignment/checks/public_expected.npz", "assignment/helpers.py",
-        "assignment/layers.py", "datasets/README.md", "datasets/get_datasets.py",
+        "assignment/checks/provided.json", "assignment/checks/public_expected.npz",
+        "assignment/helpers.py", "assignment/layers.py", "datasets/README.md", "datasets/get_datasets.py",
         "datasets/get_datasets.sh", "images/cat.jpg", "requirements.txt")
     assert report.notebooks == ("FullyConnectedNets.ipynb",)
     assert (report.stripped_regions, report.hidden_regions) == (2, 1)
