@@ -359,7 +359,7 @@ def build_part5_model():
 
     class ResNetLite(nn.Module):
         """A small residual network: widths 16-32-64 at 32x32, 16x16 and 8x8, global average
-        pooling, one fully connected layer. About 0.2 M parameters."""
+        pooling, one fully connected layer. About 0.12 M parameters."""
 
         def __init__(self, width=16, num_classes=10):
             super().__init__()
