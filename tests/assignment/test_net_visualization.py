@@ -71,6 +71,26 @@ def test_missing_squeezenet_weights_say_how_to_fetch_them(tmp_path, monkeypatch)
         nv.load_model_and_images(source="imagenet")
 
 
+def test_auto_source_uses_squeezenet_and_the_imagenet_sample_once_both_are_there(tmp_path, monkeypatch):
+    """With files where the download tool puts them (stand-ins here: random weights under
+    torchvision's names, random images), the loader picks SqueezeNet and all 1,000 names."""
+    monkeypatch.setenv("ASSIGNMENT_DATASETS_DIR", str(tmp_path))
+    monkeypatch.delenv("ASSIGNMENT_DATA", raising=False)
+    generator = torch.Generator().manual_seed(1)
+    torch.save({k: torch.randn(s, generator=generator) * 0.05 for k, s in TORCHVISION_KEYS.items()},
+               tmp_path / data_utils.SQUEEZENET_FILE)
+    assert "embedded" in nv.load_model_and_images(num=1)["description"]  # weights alone: not yet
+    images = np.random.RandomState(0).randint(0, 256, (3, 224, 224, 3)).astype(np.uint8)
+    np.savez(tmp_path / data_utils.IMAGENET_VAL_FILE, X=images, y=np.array([958, 85, 244]),
+             label_map=np.array({958: "hay"}))
+    loaded = nv.load_model_and_images(num=2)
+    assert loaded["description"].startswith("SqueezeNet 1.1")
+    assert np.array_equal(loaded["images"], images[:2]) and list(loaded["labels"]) == [958, 85]
+    assert loaded["class_names"][958] == "hay" and len(loaded["class_names"]) == 1000
+    X, y = nv.preprocess(loaded["images"][:1]), torch.from_numpy(loaded["labels"][:1])
+    assert nv.compute_saliency_maps(X, y, loaded["model"]).shape == (1, 224, 224)
+
+
 def _downloaded_assets():
     weights = data_utils.datasets_dir() / data_utils.SQUEEZENET_FILE
     missing = [str(p) for p in (weights, data_utils.imagenet_val_path()) if not p.is_file()]
