@@ -286,7 +286,8 @@ def fooling_properties(i, got):
         return [f"{name}: X_fooling contains nan or inf"]
     target = int(i["target_y"])
     with torch.no_grad():
-        predicted = int(build_model(i, train=False)(torch.tensor(fooled, dtype=torch.float64)).argmax())
+        scores = build_model(i, train=False)(torch.tensor(fooled, dtype=torch.float64))
+    predicted = int(scores.argmax())
     messages = []
     if predicted != target:
         messages.append(f"{name}: the model (in evaluation mode) predicts class {predicted} for "

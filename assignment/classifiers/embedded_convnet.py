@@ -45,7 +45,8 @@ class EmbeddedConvNet(nn.Module):
             nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(),   # (N, 4w, 8, 8)
         )
         self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(4 * width, num_classes))
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3),
+            nn.Linear(4 * width, num_classes))
 
     def head(self, A):
         """Class scores (N, num_classes) from the last block's activations A (N, 4w, 8, 8)."""
@@ -80,10 +81,11 @@ def train_embedded_convnet(epochs=8, batch_size=64, learning_rate=3e-3, seed=SEE
     order = np.random.RandomState(seed)
     model = EmbeddedConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * (len(X) // batch_size))
+    steps_per_epoch = len(X) // batch_size
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
     for epoch in range(epochs):
         model.train()
-        batches = order.permutation(len(X))[:len(X) // batch_size * batch_size].reshape(-1, batch_size)
+        batches = order.permutation(len(X))[:steps_per_epoch * batch_size].reshape(-1, batch_size)
         for rows in batches:
             rows = torch.from_numpy(rows)
             xb = X[rows]
