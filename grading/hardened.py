@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from assignment.checks import (CATALOGUE, CaseOutcome, CheckResult, family, judge, load_api,
-                               run_case)
+                               name_dependencies, run_case)
 from grading.errors import GradingError
 from grading.merge import Merged, build_trusted_copy, merge_submission, module_file
 from grading.release import REPO_ROOT
@@ -164,6 +164,10 @@ class Grader:
             self._stage(box, pending)
             self._run_rounds(box, pending, results, limits, start, log)
             self._stand_in_round(box, merged, results, limits, start, log)
+        failed = {self.checks[i].name for i, r in results.items() if not r.passed}
+        for index, check in enumerate(self.checks):
+            results[index] = name_dependencies(results[index],
+                                               [n for n in check.depends_on if n in failed])
         ordered = [results[i] for i in range(len(self.checks))]
         return HardenedReport(ordered, self.isolation, "\n".join(log), time.monotonic() - start)
 

@@ -91,8 +91,20 @@ def evaluate_many(checks, api, expected=None, hidden=False):
     for check in checks:
         r = result(check)
         failing = [n for n in check.uses if not r.passed and not result(CATALOGUE[n]).passed]
-        results.append(waiting(check, failing) if failing else r)
+        r = waiting(check, failing) if failing else r
+        built_on = [n for n in check.depends_on if not r.passed and not result(CATALOGUE[n]).passed]
+        results.append(name_dependencies(r, built_on))
     return results
+
+
+def name_dependencies(result, failing):
+    """A failed result with a line naming the failing checks whose output it was built on."""
+    if not failing:
+        return result
+    names = ", ".join(failing)
+    line = (f"{result.name}: its cache comes from your {names}, which fails its own check; "
+            f"fix that first")
+    return replace(result, outcomes=[*result.outcomes, CaseOutcome("all cases", [line])])
 
 
 def waiting(check, failing):
@@ -135,4 +147,4 @@ def _cases(check, hidden):
 
 __all__ = ["CATALOGUE", "Case", "CaseOutcome", "Check", "CheckResult", "Output", "PublicExpected",
            "StudentError", "data_key", "evaluate", "evaluate_many", "family", "judge", "load_api",
-           "run_case", "waiting"]
+           "name_dependencies", "run_case", "waiting"]

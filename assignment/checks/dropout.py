@@ -167,7 +167,7 @@ dropout_backward = Check(
         Case(54, "p=0.35, x (2, 3, 5, 4)", {"shape": (2, 3, 5, 4), "p": 0.35}),
         ### END HIDDEN TESTS
     ],
-    properties=dropout_backward_properties)
+    properties=dropout_backward_properties, depends_on=("dropout_forward",))
 
 
 # ---------------------------------------------------------------- the network with dropout

@@ -189,14 +189,15 @@ BN_DX_HINT = ("dx flows through x_hat = (x - mean) / sqrt(var + eps), where the 
 batchnorm_backward = Check(
     "batchnorm_backward", NB, "layers", 3, norm_backward_inputs,
     _backward_run("batchnorm_forward", "batchnorm_backward", {"mode": "train"}),
-    _backward_outputs(BN_DX_HINT, "batch (axis 0)"), BN_BACKWARD_CASES, BN_BACKWARD_HIDDEN)
+    _backward_outputs(BN_DX_HINT, "batch (axis 0)"), BN_BACKWARD_CASES, BN_BACKWARD_HIDDEN,
+    depends_on=("batchnorm_forward",))
 
 batchnorm_backward_alt = Check(
     "batchnorm_backward_alt", NB, "layers", 2, norm_backward_inputs,
     _backward_run("batchnorm_forward", "batchnorm_backward_alt", {"mode": "train"}),
     _backward_outputs(BN_DX_HINT + "; the simplified form needs only dx_hat, x_hat and "
                       "sqrt(var + eps), with means over the batch (axis 0)", "batch (axis 0)"),
-    BN_BACKWARD_CASES, BN_BACKWARD_HIDDEN)
+    BN_BACKWARD_CASES, BN_BACKWARD_HIDDEN, depends_on=("batchnorm_forward",))
 
 
 # ---------------------------------------------------------------- layernorm
@@ -252,7 +253,8 @@ layernorm_backward = Check(
         Case(38, "batch of 1, D=6", {"N": 1, "D": 6}),
         Case(39, "N=9, D=3", {"N": 9, "D": 3}),
         ### END HIDDEN TESTS
-    ])
+    ],
+    depends_on=("layernorm_forward",))
 
 
 # ---------------------------------------------------------------- the network with normalization

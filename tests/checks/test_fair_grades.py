@@ -183,3 +183,17 @@ def test_a_model_that_passes_does_not_wait(reference_api, public_expected):
     results = evaluate_many([CATALOGUE["FullyConnectedNet.loss"]], reference_api,
                             expected=public_expected)
     assert results[0].status == "passed"
+
+
+def test_a_backward_check_names_the_forward_pass_its_cache_came_from(reference_api,
+                                                                      public_expected):
+    """batchnorm_backward gets its cache from the student's batchnorm_forward."""
+    unbiased = source_bug(reference_api, "layers", "x.var(axis=0)", "x.var(axis=0, ddof=1)",
+                          within="batchnorm_forward")
+    forward, backward = evaluate_many(
+        [CATALOGUE["batchnorm_forward"], CATALOGUE["batchnorm_backward"]], unbiased,
+        expected=public_expected)
+    assert not forward.passed and not backward.passed
+    assert backward.message.splitlines()[-1] == (
+        "batchnorm_backward: its cache comes from your batchnorm_forward, which fails its own "
+        "check; fix that first")
