@@ -263,17 +263,23 @@ class Grader:
             pending = [i for i in pending if i not in results]
 
     def _deadlines(self, pending: list[int], limits: Limits):
-        """``deadline_of`` for a run: check I must end within its time limit of 'start I'."""
-        limit = {f"start {task}": self.time_limit(index, limits)
-                 for task, index in enumerate(pending)}
-        current: list[float | None] = [None]
+        """``deadline_of`` for a run: check I must end within its time limit of 'start I'.
+
+        The lines come from untrusted code, so no line may move a deadline later: each
+        check starts once, in order; its deadline is fixed then; after 'done I' the next
+        check must start within ``stall_s``. Any other line changes nothing."""
+        limits_of = [self.time_limit(index, limits) for index in pending]
+        state = {"next": 0, "current": None, "deadline": None}
 
         def deadline_of(line: str) -> float | None:
-            if line in limit:
-                current[0] = time.monotonic() + limit[line]
-            elif line.startswith("done "):
-                current[0] = None
-            return current[0]
+            now = time.monotonic()
+            if line == f"start {state['next']}" and state["next"] < len(limits_of):
+                state["current"], state["next"] = state["next"], state["next"] + 1
+                state["deadline"] = now + limits_of[state["current"]]
+            elif state["current"] is not None and line == f"done {state['current']}":
+                state["current"] = None
+                state["deadline"] = now + limits.stall_s
+            return state["deadline"]
         return deadline_of
 
     def _collect(self, box: Sandbox, index: int, budget: list[int]) -> CheckResult:

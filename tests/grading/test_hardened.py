@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import time
 import zipfile
 
 import numpy as np
@@ -586,3 +587,16 @@ def test_a_model_bug_is_still_charged_with_stand_ins(kit, once_grader, tmp_path)
     report = once_grader.grade(submission)
     lost = {r.name for r in report.results if not r.passed}
     assert lost == {"affine_backward", "FullyConnectedNet.loss", "FullyConnectedNet.loss_dropout"}
+
+
+def test_progress_lines_cannot_extend_a_checks_deadline(grader):
+    """Resending 'start 0', or 'done 0' then 'start 0', keeps the first deadline."""
+    deadline_of = grader._deadlines([0, 1], LIMITS)
+    first = deadline_of("start 0")
+    assert first is not None
+    for line in ("start 0", "tick", "start 1 ", "done 1", "start 0"):
+        assert deadline_of(line) == first
+    after_done = deadline_of("done 0")
+    assert after_done <= time.monotonic() + LIMITS.stall_s
+    assert deadline_of("start 0") == after_done and deadline_of("done 0") == after_done
+    assert deadline_of("start 1") > after_done
