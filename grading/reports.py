@@ -62,9 +62,17 @@ def write_grades_csv(path: Path, rows: Iterable[dict]) -> Path:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row[k] for k in CSV_FIELDS})
+            writer.writerow({k: _cell(row[k]) for k in CSV_FIELDS})
     os.replace(tmp, path)
     return path
+
+
+def _cell(value):
+    """A text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is
+    quoted with a leading apostrophe; numbers are left as they are."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _atomic_write(path: Path, text: str) -> Path:

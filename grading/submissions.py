@@ -24,6 +24,12 @@ SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX
 _STUDENT = re.compile(r"^[^\x00-\x1f/\\.][^\x00-\x1f/\\]{0,99}$")
 
 
+# Names of what a batch writes beside the students' folders.
+RESERVED_NAMES = frozenset({"grades.csv", "grades.csv.partial"})
+# What file managers and tools leave in a folder of submissions: skipped without a note.
+QUIET_NAMES = frozenset({".git", ".ipynb_checkpoints", ".DS_Store", "__MACOSX"})
+
+
 class SubmissionError(GradingError):
     """A submission cannot be read or unpacked; the path says which."""
 
@@ -32,7 +38,7 @@ class SubmissionError(GradingError):
 class SubmissionLimits:
     """How much one submission may hold."""
 
-    max_files: int = 2000
+    max_files: int = 2000  # files and folders
     max_file_mb: float = 100.0
     max_total_mb: float = 300.0
     max_depth: int = 16
@@ -63,7 +69,7 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
     found: dict[str, Submission] = {}
     skipped = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith("."):
+        if entry.name in QUIET_NAMES:
             continue
         if entry.is_symlink():
             skipped.append(f"{entry.name}: a link, not read (it could point anywhere)")
@@ -75,8 +81,9 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
         else:
             skipped.append(f"{entry.name}: neither a folder nor a .zip")
             continue
-        if not _STUDENT.match(student) or student in (".", ".."):
-            skipped.append(f"{entry.name}: not usable as a student name")
+        if not _STUDENT.match(student) or student in RESERVED_NAMES:
+            skipped.append(f"{entry.name}: not usable as a student name (hidden, reserved for "
+                           "the grader's own files, or not a plain file name); rename it")
             continue
         if student in found:
             skipped.append(f"{entry.name}: a second submission for {student}; graded "
@@ -130,7 +137,8 @@ class _Budget:
         self.files += 1
         self.bytes += size
         if self.files > self.limits.max_files:
-            raise SubmissionError(source, None, f"more than {self.limits.max_files} files")
+            raise SubmissionError(source, None, f"more than {self.limits.max_files} files and "
+                                  "folders")
         if self.bytes > self.limits.max_total_mb * 1e6:
             raise SubmissionError(source, None, f"more than {self.limits.max_total_mb:g} MB "
                                   "in all")
@@ -145,6 +153,7 @@ def _copy_tree(folder: Path, dest: Path, budget: _Budget, depth: int) -> None:
             budget.notes.append(f"{entry.path}: a link, not copied")
         elif entry.is_dir(follow_symlinks=False):
             if entry.name not in SKIPPED_DIRS:
+                budget.take(entry.name, 0, Path(entry.path))  # empty folders count too
                 (dest / entry.name).mkdir()
                 _copy_tree(Path(entry.path), dest / entry.name, budget, depth + 1)
         elif entry.is_file(follow_symlinks=False):

@@ -121,3 +121,31 @@ def test_not_a_zip_is_a_clear_error(tmp_path):
     bad.write_text("not a zip")
     with pytest.raises(SubmissionError, match="not a readable zip"):
         unpack(bad, tmp_path / "bad")
+
+
+def test_reserved_hidden_and_formula_names(tmp_path):
+    """Are a student entry named like the batch's own files, or hidden, refused with a note,
+    and do tools' leftovers pass silently?"""
+    folder = tmp_path / "subs"
+    for name in ("grades.csv", "grades.csv.partial", "..dots", ".hidden", "alice", ".git"):
+        (folder / name).mkdir(parents=True)
+    found, skipped = find_submissions(folder)
+    assert [s.student for s in found] == ["alice"]
+    assert sorted(note.split(":")[0] for note in skipped) == [
+        "..dots", ".hidden", "grades.csv", "grades.csv.partial"]
+
+
+def test_csv_fields_cannot_be_formulas(tmp_path):
+    from grading.reports import CSV_FIELDS, write_grades_csv
+    row = dict.fromkeys(CSV_FIELDS, "x")
+    row.update(student="=HYPERLINK(\"http://x\")", score=-1, message="@SUM(A1)")
+    text = write_grades_csv(tmp_path / "grades.csv", [row]).read_text()
+    assert "'=HYPERLINK" in text and "'@SUM" in text and ",-1," in text
+
+
+def test_empty_folders_count_against_the_limit(tmp_path):
+    source = tmp_path / "many"
+    for i in range(30):
+        (source / "assignment" / f"d{i}").mkdir(parents=True)
+    with pytest.raises(SubmissionError, match="files and folders"):
+        unpack(source, tmp_path / "out", limits=SubmissionLimits(max_files=20))
