@@ -91,7 +91,8 @@ def conv_backward_fast(dout, cache):
         dx = _convolve(dout, np.ascontiguousarray(w_flipped), np.zeros(C, dtype), 1, HH - 1 - pad)
     else:
         dx = np.empty(x.shape, dtype=dtype)
-    dw = np.zeros(w_rows.shape, dtype=dtype)
+    # Accumulated transposed: cols @ dout_rows.T ran faster in float32 than dout_rows @ cols.T.
+    dw_cols = np.zeros(w_rows.shape[::-1], dtype=dtype)  # (C*HH*WW, F)
     db = dout.sum(axis=(0, 2, 3))
     for n in grid.chunks:
         # The columns are rebuilt rather than cached: all of them hold about HH*WW/stride**2
@@ -99,11 +100,11 @@ def conv_backward_fast(dout, cache):
         # measured faster than keeping every chunk's columns from the forward pass.
         cols = grid.im2col(xf[n])  # (C*HH*WW, n*H'*Ws)
         dout_rows = grid.widen(dout[n])  # (F, n*H'*Ws)
-        dw += dout_rows @ cols.T
+        dw_cols += cols @ dout_rows.T
         if not as_convolution:
             grid.col2im(_matmul_into(w_rows.T, dout_rows, grid.cols), dx[n])  # cols are used up
-    return (dx.astype(x.dtype, copy=False), dw.reshape(w.shape).astype(w.dtype, copy=False),
-            db.astype(b.dtype, copy=False))
+    dw = np.ascontiguousarray(dw_cols.T).reshape(w.shape)  # (F, C, HH, WW)
+    return dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False), db.astype(b.dtype, copy=False)
 
 
 # The batch goes through a few examples at a time. A chunk's column matrix, about
