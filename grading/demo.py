@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from grading.autograde import AutogradeSummary, autograde, describe_isolation
+from grading.sandbox import Limits, describe_limits
 from grading.course import Course
 from grading.errors import GradingError
 from grading.reconcile import FLAG, cell_scores, grade_id_of
@@ -80,6 +81,8 @@ def run_demo(out: Path, *, source_root: Path = REPO_ROOT, notebooks: Iterable[st
          f"(set-up {summary.setup_seconds:.0f} s, {workers} worker(s))")
     echo(f"hardened grader isolation: {describe_isolation(summary.isolation)}")
     echo(f"notebook kernel isolation: {describe_isolation(summary.kernel_isolation)}")
+    echo("limits in force for each submission:\n  "
+         + describe_limits(Limits()).replace("\n", "\n  "))
     rows = read_grades(summary.batch.csv)
     table = grade_table(rows)
     verdicts = sample_verdicts(rows) + [gradebook_verdict(Course(summary.course), rows)]

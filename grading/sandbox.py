@@ -98,6 +98,10 @@ class Limits:
     - nproc: processes and threads of the sandbox user (RLIMIT_NPROC)
     - fsize_mb: largest file it may write (RLIMIT_FSIZE)
     - tmp_mb: size of its private /tmp (private-root levels)
+    - out_mb, files: size and number of files of every folder it may write (its ``out`` and
+      its private /tmp, each a size-capped tmpfs where the grader runs as root)
+    - group_memory_mb: memory of all its processes together (a memory cgroup, where the
+      grader can make one)
     - output_kb: stdout and stderr kept, each (the rest is read and dropped)
     - outputs_mb: results read back from ``out`` after one run, in all
     """
@@ -111,6 +115,9 @@ class Limits:
     nproc: int = 32
     fsize_mb: int = 64
     tmp_mb: int = 64
+    out_mb: int = 128
+    files: int = 4096
+    group_memory_mb: int = 3072
     output_kb: int = 64
     outputs_mb: int = 64
 
@@ -131,6 +138,7 @@ class RunResult:
     stdout: str
     stderr: str
     progress: list[str] = field(default_factory=list)
+    out_of_memory: bool = False  # the memory cgroup of the submission killed a process
 
     @property
     def signal(self) -> str | None:
@@ -153,6 +161,8 @@ class RunResult:
             return "was stopped: the time budget of the submission ran out"
         if self.signal == "SIGXCPU":
             return "was stopped by the CPU time limit"
+        if self.out_of_memory:
+            return "was killed: its processes together used more memory than allowed"
         if self.signal:
             return f"was killed by {self.signal}"
         return f"exited with status {self.returncode}"
@@ -281,6 +291,8 @@ class Sandbox:
         self.root: Path | None = None
         self.uid: int | None = None
         self._lease = None
+        self.out_capped = False  # out/ is a tmpfs of out_mb and `files` inodes
+        self.memory_group: _MemoryGroup | None = None
 
     @property
     def box(self) -> Path:
@@ -309,6 +321,9 @@ class Sandbox:
         try:
             self._kill_all()
         finally:
+            self._unmount_out()
+            if self.memory_group is not None:
+                self.memory_group.remove()
             if self._lease is not None:
                 self._lease.close()
             shutil.rmtree(self.root, ignore_errors=True)
@@ -330,7 +345,10 @@ class Sandbox:
         each request frame is answered with ``service(request)``, by a thread of this
         process, until the process closes it or dies.
         """
-        self._fresh_out()
+        self._fresh_out(limits)
+        if self.memory_group is None:
+            self.memory_group = _MemoryGroup.make(limits.group_memory_mb)
+        kills = self.memory_group.kills() if self.memory_group else 0
         read_fd, write_fd = os.pipe()
         env = self._env(limits, write_fd)
         channel = _Channel(service) if service is not None else None
@@ -345,7 +363,7 @@ class Sandbox:
                                     pass_fds=(write_fd, *(channel.child_fds if channel else ())),
                                     env=env if self.level == RLIMITS else _TOOL_ENV,
                                     start_new_session=True,
-                                    preexec_fn=_rlimits(limits, nproc))
+                                    preexec_fn=_rlimits(limits, nproc, self.memory_group))
         except OSError as error:
             os.close(read_fd)
             if channel is not None:
@@ -365,8 +383,9 @@ class Sandbox:
             if channel is not None:
                 channel.close()
         out, err, progress, killed = streams
+        oom = bool(self.memory_group) and self.memory_group.kills() > kills
         return RunResult(self._returncode(proc), killed, time.monotonic() - start, out, err,
-                         progress)
+                         progress, oom)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -389,15 +408,32 @@ class Sandbox:
             return -(status - 128)
         return status
 
-    def _fresh_out(self) -> None:
+    def _fresh_out(self, limits: Limits) -> None:
+        """An empty out/: where the grader is root, a tmpfs of ``out_mb`` and ``files``
+        inodes, so that no submission fills the host's disk."""
         self._status.unlink(missing_ok=True)
+        self._unmount_out()
         if self.out.is_symlink() or self.out.is_file():
             self.out.unlink()
         elif self.out.exists():
             shutil.rmtree(self.out)
         self.out.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            options = (f"size={int(limits.out_mb)}m,nr_inodes={int(limits.files)},mode=0700,"
+                       "nosuid,nodev,noexec")
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.out)],
+                                  capture_output=True, env=_TOOL_ENV)
+            self.out_capped = done.returncode == 0
         if self.uid is not None:
             os.chown(self.out, self.uid, self.uid)
+
+    def _unmount_out(self) -> None:
+        if self.out_capped:
+            if subprocess.run(["umount", str(self.out)], capture_output=True,
+                              env=_TOOL_ENV).returncode != 0:
+                subprocess.run(["umount", "-l", str(self.out)], capture_output=True,
+                               env=_TOOL_ENV)
+            self.out_capped = False
 
     def _env(self, limits: Limits, progress_fd: int) -> dict[str, str]:
         private = self.level in (NAMESPACES, BWRAP)
@@ -437,7 +473,8 @@ class Sandbox:
         lines = ["set -e", f"R={q(new)}",
                  'mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev tmpfs "$R"',
                  'mkdir "$R/tmp" "$R/proc" "$R/dev"',
-                 f'mount -t tmpfs -o mode=1777,size={int(limits.tmp_mb)}m,nosuid,nodev tmpfs "$R/tmp"',
+                 f'mount -t tmpfs -o mode=1777,size={int(limits.tmp_mb)}m,'
+                 f'nr_inodes={int(limits.files)},nosuid,nodev tmpfs "$R/tmp"',
                  'mount -t proc -o nosuid,nodev,noexec proc "$R/proc"']
         for device in DEVICES:
             lines += [f'touch "$R/dev/{device}"', f'mount --bind /dev/{device} "$R/dev/{device}"']
@@ -575,8 +612,9 @@ def _top_links() -> list[tuple[str, str]]:
     return links
 
 
-def _rlimits(limits: Limits, nproc: int):
-    """The preexec function that sets the limits in the child before it runs anything.
+def _rlimits(limits: Limits, nproc: int, group: _MemoryGroup | None = None):
+    """The preexec function that sets the limits in the child before it runs anything, and
+    puts it in the submission's memory cgroup (its children follow it there).
 
     A limit the system does not enforce (RLIMIT_AS on macOS) is left as it is: the
     ``rlimits`` level such systems get is reported as the weak one it is anyway."""
@@ -587,6 +625,8 @@ def _rlimits(limits: Limits, nproc: int):
               (resource.RLIMIT_CORE, 0)]
 
     def apply() -> None:
+        if group is not None:
+            group.join()
         for which, value in wanted:
             _, hard = resource.getrlimit(which)
             if hard != resource.RLIM_INFINITY:
@@ -596,6 +636,120 @@ def _rlimits(limits: Limits, nproc: int):
             except (ValueError, OSError):
                 pass
     return apply
+
+
+class _MemoryGroup:
+    """A memory cgroup (v2 where its memory controller is on, else v1) that caps all the
+    processes of one sandbox together; the kernel kills one of them beyond the cap."""
+
+    V2_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+    V1_ROOT = "/sys/fs/cgroup/memory"
+
+    def __init__(self, path: Path, version: int) -> None:
+        self.path, self.version = path, version
+
+    @classmethod
+    def make(cls, limit_mb: int) -> _MemoryGroup | None:
+        """A new group capped at ``limit_mb``, or None where none can be made."""
+        name = f"grading-{os.getpid()}-{random.randrange(16**8):08x}"
+        limit = str(int(limit_mb) * 2**20)
+        for root in cls.V2_ROOTS:
+            try:
+                if "memory" not in Path(root, "cgroup.controllers").read_text().split():
+                    continue
+                group = cls(Path(root, name), 2)
+                group.path.mkdir()
+            except OSError:
+                continue
+            if group._write("memory.max", limit) and group._write("memory.swap.max", "0", True):
+                return group
+            group.remove()
+        try:
+            group = cls(Path(cls.V1_ROOT, name), 1)
+            group.path.mkdir()
+        except OSError:
+            return None
+        if group._write("memory.limit_in_bytes", limit) and \
+                group._write("memory.memsw.limit_in_bytes", limit, True):
+            return group
+        group.remove()
+        return None
+
+    @property
+    def description(self) -> str:
+        return f"cgroup v{self.version}"
+
+    def join(self) -> None:
+        """Called in the child before exec: the child and all it starts are in the group."""
+        with open(self.path / "cgroup.procs", "w") as handle:
+            handle.write(str(os.getpid()))
+
+    def kills(self) -> int:
+        """How many processes of the group the kernel has killed for memory so far."""
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        try:
+            for line in (self.path / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> None:
+        for _ in range(50):  # the last processes may take a moment to leave
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def _write(self, name: str, value: str, optional: bool = False) -> bool:
+        try:
+            (self.path / name).write_text(value)
+            return True
+        except FileNotFoundError:
+            return optional
+        except OSError:
+            return False
+
+
+def describe_limits(limits: Limits) -> str:
+    """Every limit in force for a sandboxed submission here, and how it is enforced."""
+    group = _MemoryGroup.make(limits.group_memory_mb)
+    if group is not None:
+        group.remove()
+    disk = _can_mount_tmpfs()
+    lines = [
+        f"per check: {limits.stall_s:g} s + {limits.slowdown:g} x the reference's time, "
+        f"counted by the grader (progress lines cannot extend it)",
+        f"per submission: {limits.submission_s:g} s in all; memory of all its processes "
+        + (f"{limits.group_memory_mb} MB ({group.description})" if group else
+           f"not capped as a whole (no memory cgroup here): {limits.nproc} processes of "
+           f"{limits.memory_mb} MB each at most"),
+        f"per process: {limits.wall_s:g} s wall, {limits.cpu_s} s CPU, {limits.memory_mb} MB "
+        f"address space, {limits.nproc} processes and threads, files up to {limits.fsize_mb} MB",
+        "disk: " + (f"out/ a tmpfs of {limits.out_mb} MB and {limits.files} files; private /tmp "
+                    f"{limits.tmp_mb} MB and {limits.files} files" if disk else
+                    f"not capped as a whole (not root): files up to {limits.fsize_mb} MB"),
+        f"output kept: {limits.output_kb} kB of stdout and of stderr, {limits.outputs_mb} MB "
+        "of results per run",
+    ]
+    return "\n".join(lines)
+
+
+def _can_mount_tmpfs() -> bool:
+    if os.geteuid() != 0:
+        return False
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", folder],
+                              capture_output=True, env=_TOOL_ENV)
+        if done.returncode != 0:
+            return False
+        subprocess.run(["umount", folder], capture_output=True, env=_TOOL_ENV)
+        return True
 
 
 def _own_tasks() -> int:

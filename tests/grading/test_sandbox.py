@@ -304,3 +304,72 @@ def test_progress_keeps_a_process_alive_until_its_phase_deadline(level):
     """, Limits(wall_s=60, stall_s=2), deadline_of=deadlines)
     assert result.killed == "phase"
     assert 6 <= len(result.progress) < 20
+
+
+# -- per-submission caps: disk and memory --------------------------------------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the caps are mounts and cgroups: root")
+
+
+@needs_root
+def test_out_is_a_capped_tmpfs(strongest):
+    """Writing past out_mb, or more files than `files`, fails in the sandbox and leaves the
+    host's disk alone."""
+    result = run_script(strongest, """
+        import os
+        out = os.environ["HOME"]
+        try:
+            with open(os.path.join(out, "big"), "wb") as handle:
+                for _ in range(64):
+                    handle.write(b"x" * 2**20)
+            print("wrote 64 MB")
+        except OSError as error:
+            print("disk:", error.strerror)
+        try:
+            for i in range(5000):
+                open(os.path.join(out, f"f{i}"), "w").close()
+            print("made 5000 files")
+        except OSError as error:
+            print("files:", error.strerror)
+    """, Limits(wall_s=30, stall_s=30, out_mb=8, files=1000, fsize_mb=128))
+    assert result.stdout.split("\n")[:2] == ["disk: No space left on device",
+                                             "files: No space left on device"]
+
+
+@needs_root
+def test_memory_is_capped_over_all_processes(strongest):
+    """Three processes of 200 MB each, under a 400 MB cap for the submission: one is killed,
+    though each stays under its own limit."""
+    if not _memory_group_possible():
+        pytest.skip("no memory cgroup can be made here")
+    result = run_script(strongest, """
+        import os, time
+        import numpy as np
+        children = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                block = np.ones(25 * 2**20)  # 200 MB, touched
+                time.sleep(3)
+                os._exit(0)
+            children.append(pid)
+        codes = [os.waitpid(pid, 0)[1] for pid in children]
+        print("killed" if any(os.WIFSIGNALED(c) for c in codes) else "all lived")
+    """, Limits(wall_s=60, stall_s=60, memory_mb=1024, group_memory_mb=400))
+    assert "killed" in result.stdout, result.stdout + result.stderr
+
+
+def _memory_group_possible():
+    from grading.sandbox import _MemoryGroup
+    group = _MemoryGroup.make(64)
+    if group is None:
+        return False
+    group.remove()
+    return True
+
+
+def test_every_limit_is_described():
+    from grading.sandbox import describe_limits
+    text = describe_limits(Limits())
+    for words in ("per check", "per submission", "per process", "disk:", "output kept"):
+        assert words in text
