@@ -102,7 +102,7 @@ def conv_backward_fast(dout, cache):
         dout_rows = grid.widen(dout[n])  # (F, n*H'*Ws)
         dw_cols += cols @ dout_rows.T
         if not as_convolution:
-            grid.col2im(_matmul_into(w_rows.T, dout_rows, grid.cols), dx[n])  # cols are used up
+            grid.col2im(w_rows, dout_rows, dx[n])
     dw = np.ascontiguousarray(dw_cols.T).reshape(w.shape)  # (F, C, HH, WW)
     return dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False), db.astype(b.dtype, copy=False)
 
@@ -173,35 +173,39 @@ class _ColumnGrid:
         self.dgrids = None  # col2im's own sub-grids: im2col's must keep their zero padding
         self.wide = np.zeros((F, min(step, N), self.H_out, self.Ws), dtype=dtype)
         self.prod = np.empty((F, min(step, N) * self.width), dtype=dtype)
+        # Where x's pixels go in the sub-grids, and which run each window offset reads.
+        self.parts = list(self._parts())
+        self.offsets = [(kh, kw, kh % stride, kw % stride, (kh // stride) * self.Ws + kw // stride)
+                        for kh in range(HH) for kw in range(WW)]
+        self.views = {}  # (method, n) -> the array views its loop uses, made once
 
     def _parts(self):
         """For each sub-grid (a, b): its index, x's rows and columns in it, and where they go."""
         H, W = self.x_shape[2:]
         s, p = self.stride, self.pad
-        for a, b in np.ndindex(s, s):
-            r0, c0 = -(-(p - a) // s) if p > a else 0, -(-(p - b) // s) if p > b else 0
-            rows, cols = slice(a + s * r0 - p, H, s), slice(b + s * c0 - p, W, s)
-            nr, nc = len(range(H)[rows]), len(range(W)[cols])
-            yield a, b, rows, cols, slice(r0, r0 + nr), slice(c0, c0 + nc)
+        for a in range(s):
+            for b in range(s):
+                r0, c0 = -(-(p - a) // s) if p > a else 0, -(-(p - b) // s) if p > b else 0
+                rows, cols = slice(a + s * r0 - p, H, s), slice(b + s * c0 - p, W, s)
+                nr, nc = len(range(H)[rows]), len(range(W)[cols])
+                yield a, b, rows, cols, slice(r0, r0 + nr), slice(c0, c0 + nc)
 
-    def _runs(self, flat, n):
-        """Yield ((kh, kw), run view (C, n, H'*Ws)) of the flattened sub-grids, offset by offset."""
-        s, Ws = self.stride, self.Ws
-        for kh, kw in np.ndindex(self.HH, self.WW):
-            shift = (kh // s) * Ws + kw // s
-            yield (kh, kw), flat[kh % s, kw % s, :, :n, shift:shift + self.width]
-
-    def _flat(self, grids):
-        return grids.reshape(*grids.shape[:4], -1)  # (s, s, C, n, rows*Ws)
+    def _runs(self, grids, n):
+        """The run view (C, n, H'*Ws) of the flattened sub-grids that each window offset reads."""
+        flat = grids.reshape(*grids.shape[:4], -1)  # (s, s, C, n, rows*Ws)
+        return [flat[a, b, :, :n, shift:shift + self.width] for _, _, a, b, shift in self.offsets]
 
     def im2col(self, x):
         """x: (n, C, H, W) -> columns (C*HH*WW, n*H'*Ws), rows ordered like w.reshape(F, -1)."""
         n = x.shape[0]
+        if ("im2col", n) not in self.views:
+            self.views["im2col", n] = [(self.cols[:, kh, kw, :n], run)
+                                       for (kh, kw, *_), run in zip(self.offsets, self._runs(self.grids, n))]
         xt = x.transpose(1, 0, 2, 3)  # (C, n, H, W)
-        for a, b, rows, cols, grid_rows, grid_cols in self._parts():
+        for a, b, rows, cols, grid_rows, grid_cols in self.parts:
             self.grids[a, b, :, :n, grid_rows, grid_cols] = xt[:, :, rows, cols]
-        for (kh, kw), run in self._runs(self._flat(self.grids), n):
-            self.cols[:, kh, kw, :n] = run  # (C, n, H'*Ws)
+        for column_rows, run in self.views["im2col", n]:
+            np.copyto(column_rows, run)  # (C, n, H'*Ws)
         return self.cols[:, :, :, :n].reshape(-1, n * self.width)  # (C*HH*WW, n*H'*Ws)
 
     def crop(self, prod):
@@ -215,23 +219,28 @@ class _ColumnGrid:
         wide[..., :self.W_out] = dout.transpose(1, 0, 2, 3)
         return wide.reshape(F, -1)
 
-    def col2im(self, dcols, dx):
-        """Add column gradients (C*HH*WW, n*H'*Ws) back onto the inputs they came from; write dx (n, C, H, W).
+    def col2im(self, w_rows, dout_rows, dx):
+        """Write dx (n, C, H, W) of a chunk: the column gradients w_rows.T @ dout_rows, each
+        added back onto the input it was copied from.
 
-        The dropped columns of dcols are zero (widen zeroes them), so adding them where
-        they overlap other positions changes nothing.
+        The product goes into the memory of the columns, used up by then. Its dropped
+        columns are zero (widen zeroes them), so adding them where they overlap other
+        positions changes nothing.
         """
         n = dx.shape[0]
-        dcols = dcols.reshape(*self.cols.shape[:3], n, self.width)  # (C, HH, WW, n, H'*Ws)
+        dcols = _matmul_into(w_rows.T, dout_rows, self.cols)  # (C*HH*WW, n*H'*Ws)
         if self.dgrids is None:
             self.dgrids = np.empty_like(self.grids)
         dgrids = self.dgrids
+        if ("col2im", n) not in self.views:
+            dcols = dcols.reshape(*self.cols.shape[:3], n, self.width)  # (C, HH, WW, n, H'*Ws)
+            self.views["col2im", n] = [(run, dcols[:, kh, kw])
+                                       for (kh, kw, *_), run in zip(self.offsets, self._runs(dgrids, n))]
         dgrids[:, :, :, :n] = 0
-        flat = self._flat(dgrids)
-        for (kh, kw), run in self._runs(flat, n):
-            run += dcols[:, kh, kw]  # (C, n, H'*Ws)
+        for run, column_rows in self.views["col2im", n]:
+            run += column_rows  # (C, n, H'*Ws)
         dxt = dx.transpose(1, 0, 2, 3)  # (C, n, H, W)
-        for a, b, rows, cols, grid_rows, grid_cols in self._parts():
+        for a, b, rows, cols, grid_rows, grid_cols in self.parts:
             dxt[:, :, rows, cols] = dgrids[a, b, :, :n, grid_rows, grid_cols]
 
 
