@@ -9,6 +9,9 @@ import numpy as np
 
 from .core import Case, Check, Output
 from .fc import FC_LAYERS, _randn
+
+# A naive layer written with the provided fast layers or with torch earns nothing.
+NAIVE_FORBIDS = ("assignment.fast_layers", "torch")
 from .numeric import model_outputs, numeric_or_none, with_numeric
 
 NB = "ConvolutionalNetworks"
@@ -80,7 +83,8 @@ conv_forward_naive = Check(
     [Output("out", hint="out is (N, F, 1 + (H + 2*pad - HH) // stride, 1 + (W + 2*pad - WW) // stride): "
                         "pad only the H and W axes of x, step each window by stride, and take HH "
                         "rows and WW columns")],
-    CONV_CASES, CONV_HIDDEN)
+    CONV_CASES, CONV_HIDDEN,
+    forbids=NAIVE_FORBIDS)
 
 conv_backward_naive = Check(
     "conv_backward_naive", NB, "layers", 4, conv_inputs, conv_backward_run,
@@ -90,7 +94,8 @@ conv_backward_naive = Check(
      Output("dw", like="w", numeric="dw_num",
             hint="dw[f] is the sum over n, i, j of dout[n, f, i, j] times the padded input window at (i, j)"),
      Output("db", like="b", numeric="db_num", hint="db sums dout over axes 0, 2 and 3")],
-    CONV_CASES, CONV_HIDDEN)
+    CONV_CASES, CONV_HIDDEN,
+    forbids=NAIVE_FORBIDS)
 
 # ---------------------------------------------------------------- max pooling
 
@@ -146,14 +151,16 @@ max_pool_forward_naive = Check(
     [Output("out", hint="window (i, j) covers rows i*stride to i*stride + pool_height - 1 and columns "
                         "j*stride to j*stride + pool_width - 1; out is (N, C, 1 + (H - pool_height) // "
                         "stride, 1 + (W - pool_width) // stride)")],
-    POOL_CASES, POOL_HIDDEN)
+    POOL_CASES, POOL_HIDDEN,
+    forbids=NAIVE_FORBIDS)
 
 max_pool_backward_naive = Check(
     "max_pool_backward_naive", NB, "layers", 3, pool_inputs, pool_backward_run,
     [Output("dx", like="x", numeric="dx_num",
             hint="each window sends its dout only to the position of its maximum; overlapping "
                  "windows can share a maximum, so add the gradients (+=) rather than assign them")],
-    POOL_CASES, POOL_HIDDEN)
+    POOL_CASES, POOL_HIDDEN,
+    forbids=NAIVE_FORBIDS)
 
 # ---------------------------------------------------------------- spatial batchnorm
 

@@ -23,7 +23,10 @@ Inputs and outputs are flat dicts of numpy arrays, so they cross processes as np
 with no pickle.
 """
 import re
+import sys
+import types
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -92,6 +95,8 @@ class Check:
       from the student's forward pass); a failure there is named in this check's messages
     - may_modify: inputs the function may change in place
     - error_hint: what to try when the student's code raises
+    - forbids: modules the student's code may not call here (a naive layer written with
+      the provided fast layers or with torch earns nothing)
     """
     name: str
     notebook: str
@@ -107,6 +112,7 @@ class Check:
     depends_on: tuple = ()
     may_modify: tuple = ()
     error_hint: str = ""
+    forbids: tuple = ()
 
     def inputs_for(self, case):
         return self.make_inputs(np.random.default_rng(case.seed), **case.kwargs)
@@ -206,7 +212,7 @@ def run_case(check, api, inputs):
     try:
         # A warning printed to stderr would zero an nbgrader test cell; nan and inf in the
         # outputs are judged (and explained) instead.
-        with np.errstate(all="ignore"), warnings.catch_warnings():
+        with np.errstate(all="ignore"), warnings.catch_warnings(), forbidding(check, api):
             warnings.simplefilter("ignore")
             got = check.run(api, working)
     except NotImplementedError as e:
@@ -223,6 +229,53 @@ def run_case(check, api, inputs):
         out[k] = _as_array(check.name, k, v)
     out["__mutated__"] = np.array(mutated, dtype=str)
     return out
+
+
+@contextmanager
+def forbidding(check, api):
+    """While the check runs, the modules in check.forbids (and what the student's module
+    bound from them) raise when used."""
+    if not check.forbids:
+        yield
+        return
+    module = getattr(api, check.module)
+    space = vars(module) if isinstance(module, types.ModuleType) else {}
+    saved = []
+    for key, value in list(space.items()):
+        origin = value.__name__ if isinstance(value, types.ModuleType) else \
+            getattr(value, "__module__", None) or ""
+        if any(origin == f or origin.startswith(f + ".") for f in check.forbids):
+            saved.append((space, key, value))
+            space[key] = _Forbidden(check.name, origin)
+    for name in check.forbids:
+        if name in sys.modules:
+            saved.append((sys.modules, name, sys.modules[name]))
+            sys.modules[name] = _Forbidden(check.name, name)
+        parent, _, child = name.rpartition(".")
+        package = vars(sys.modules[parent]) if parent in sys.modules else {}
+        if child in package:  # `from . import fast_layers` reads the package's attribute
+            saved.append((package, child, package[child]))
+            package[child] = _Forbidden(check.name, name)
+    try:
+        yield
+    finally:
+        for where, key, value in reversed(saved):
+            where[key] = value
+
+
+class _Forbidden(types.ModuleType):
+    """Stands for a forbidden module or function: any use raises, saying why."""
+
+    def __init__(self, check, origin):
+        super().__init__(origin)
+        self._message = (f"{check} calls {origin}: write this layer with loops and numpy "
+                         f"(the fast layers and torch are not allowed here)")
+
+    def __getattr__(self, attr):
+        raise RuntimeError(self._message)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(self._message)
 
 
 def _not_implemented(name, text):

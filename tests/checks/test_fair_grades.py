@@ -197,3 +197,34 @@ def test_a_backward_check_names_the_forward_pass_its_cache_came_from(reference_a
     assert backward.message.splitlines()[-1] == (
         "batchnorm_backward: its cache comes from your batchnorm_forward, which fails its own "
         "check; fix that first")
+
+
+# ---------------------------------------------------------------- no free points
+
+@pytest.mark.parametrize("call", [
+    "from .fast_layers import conv_forward_fast\n    return conv_forward_fast(x, w, b, conv_param)",
+    "from . import fast_layers\n    return fast_layers.conv_forward_fast(x, w, b, conv_param)",
+    "import torch\n    out = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w))\n"
+    "    return out.numpy(), None",
+])
+def test_a_naive_layer_that_calls_a_fast_one_earns_nothing(reference_api, public_expected, call):
+    source = "def conv_forward_naive(x, w, b, conv_param):\n    " + call + "\n"
+    namespace = {"__name__": "assignment.layers", "__package__": "assignment"}
+    exec(compile(source, "layers.py", "exec"), namespace)
+    api = source_bug(reference_api, "layers", "N, C, H, W = x.shape", "N, C, H, W = x.shape",
+                     within="conv_forward_naive")
+    api.layers.conv_forward_naive = namespace["conv_forward_naive"]
+    result = public("conv_forward_naive", api, public_expected)
+    assert not result.passed
+    assert "write this layer with loops and numpy" in result.message
+
+
+def test_a_fast_layer_bound_at_import_is_forbidden_too(reference_api, public_expected):
+    from assignment.fast_layers import conv_forward_fast
+    api = source_bug(reference_api, "layers", "N, C, H, W = x.shape", "N, C, H, W = x.shape",
+                     within="conv_forward_naive")
+    api.layers.conv_forward_fast = conv_forward_fast
+    api.layers.conv_forward_naive = lambda x, w, b, p: api.layers.conv_forward_fast(x, w, b, p)
+    result = public("conv_forward_naive", api, public_expected)
+    assert result.message.startswith("conv_forward_naive: raised RuntimeError: conv_forward_naive "
+                                     "calls assignment.fast_layers: write this layer with loops")
