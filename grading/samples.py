@@ -73,6 +73,8 @@ BUGS = (
     Bug("assignment/net_visualization.py", "compute_grad_cam", r"F\.relu\(\(alpha \* A\)\.sum\(dim=1\)\)",
         "(alpha * A).sum(dim=1)", "compute_grad_cam without the ReLU (its maps keep the evidence "
         "against the class)"),
+    Bug("assignment/pytorch_models.py", "train_step", r"\n\s*optimizer\.zero_grad\(\)", "",
+        "train_step without optimizer.zero_grad() (gradients pile up across steps)"),
 )
 
 def broken_checks(checks: Iterable[str], bugs: Iterable[Bug] = BUGS) -> set[str]:
