@@ -49,6 +49,8 @@ RUNNER = Path(__file__).with_name("runner.py")
 MAX_MEMBERS = 512
 MAX_ERROR_BYTES = 65536
 LOG_STREAM_CHARS = 4000
+# What of an exception message from the student's code a report shows (public cases only).
+MAX_STUDENT_MESSAGE = 300
 
 
 @dataclass
@@ -316,7 +318,7 @@ class Grader:
         except ValueError as why:
             return [f"{check.name}: unreadable output ({why})"]
         try:
-            return judge(check, inputs, got, self.expected(index, case), notes)
+            return judge(check, inputs, got, self.expected(index, case), notes, hidden)
         except GradingError:
             raise
         except Exception as why:  # noqa: BLE001 - an output that breaks the comparison fails
@@ -484,7 +486,7 @@ def _student_error(name: str, data: bytes, hidden: bool) -> str:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return f"{name}: failed (the error report is malformed)"
     if not hidden:
-        return message[:2000]
+        return message[:MAX_STUDENT_MESSAGE] + ("..." if len(message) > MAX_STUDENT_MESSAGE else "")
     match = _RAISED.match(message)
     if match and match["name"] == name:
         return f"{name}: not implemented yet" if match["todo"] else f"{name}: raised {match['type']}"

@@ -71,7 +71,7 @@ def evaluate(check, api, expected=None, hidden=False, reference=None):
         else:
             want = None
         notes = []
-        messages = judge(check, inputs, got, want, notes)
+        messages = judge(check, inputs, got, want, notes, is_hidden)
         outcomes.append(CaseOutcome(case.key, messages, is_hidden, notes))
     return CheckResult(check.name, check.notebook, check.points, outcomes)
 

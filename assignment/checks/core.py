@@ -329,10 +329,11 @@ def promoted(got, expected):
     return got.kind == expected.kind == "f" and got.itemsize > expected.itemsize
 
 
-def judge(check, inputs, got, expected, notes=None):
+def judge(check, inputs, got, expected, notes=None, hidden=False):
     """Compare one case's outputs with the expected ones; returns failure messages.
 
-    `notes`, when given, is a list that receives what passed but is worth saying."""
+    `notes`, when given, is a list that receives what passed but is worth saying. For a
+    `hidden` case the messages show no expected value."""
     name = check.name
     notes = [] if notes is None else notes
     messages = []
@@ -341,13 +342,13 @@ def judge(check, inputs, got, expected, notes=None):
         messages.append(f"{name}: changed its input(s) {', '.join(mutated)} in place; "
                         f"compute new arrays instead (for example out = x * mask, not x *= mask)")
     for out in check.outputs_for(inputs):
-        messages += _judge_output(check, out, inputs, got, expected, notes)
+        messages += _judge_output(check, out, inputs, got, expected, notes, hidden)
     if check.properties is not None and not messages:
         messages += check.properties(inputs, got)
     return messages
 
 
-def _judge_output(check, out, inputs, got, expected, notes):
+def _judge_output(check, out, inputs, got, expected, notes, hidden=False):
     name, key = check.name, out.name
     if key not in got:
         return [f"{name}: did not return {key}"]
@@ -378,8 +379,8 @@ def _judge_output(check, out, inputs, got, expected, notes):
                 return [f"{name}: {key} differs from the numeric gradient (error {num_err:.1e})"]
         return []
     where, gv, ev = _where(g, e)
-    msg = (f"{name}: {key} differs from the reference{where}: got {gv:.6g}, expected {ev:.6g} "
-           f"(error {err:.1e} > {tol:.0e})")
+    values = "" if hidden else f"{where}: got {gv:.6g}, expected {ev:.6g}"
+    msg = f"{name}: {key} differs from the reference{values} (error {err:.1e} > {tol:.0e})"
     factor = _constant_factor(g, e, inputs)
     if factor:
         msg += f". {key} is {factor}"

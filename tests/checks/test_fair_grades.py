@@ -228,3 +228,11 @@ def test_a_fast_layer_bound_at_import_is_forbidden_too(reference_api, public_exp
     result = public("conv_forward_naive", api, public_expected)
     assert result.message.startswith("conv_forward_naive: raised RuntimeError: conv_forward_naive "
                                      "calls assignment.fast_layers: write this layer with loops")
+
+
+def test_hidden_cases_show_no_expected_values(reference_api):
+    wrong = source_bug(reference_api, "layers", "out = np.maximum(x, 0)", "out = np.abs(x)",
+                       within="relu_forward")
+    result = run_check("relu_forward", wrong, reference=reference_api)
+    hidden = [line for line in result.message.splitlines() if "hidden case" in line]
+    assert hidden and all("expected" not in line for line in hidden), hidden
