@@ -116,7 +116,8 @@ class ReleaseReport:
 
 def stage_package(source_root: Path, dest: Path, notebook_of: NotebookOf | None = None
                   ) -> Staged:
-    """Copy ``assignment/`` to ``dest`` with every ``.py`` stripped."""
+    """Copy ``assignment/`` to ``dest`` with every ``.py`` stripped; ``notebook_of(qualname,
+    path)`` names the notebook each stub points to (see :func:`notebook_index`)."""
     staged = Staged()
     package = source_root / PACKAGE
     if not package.is_dir():
@@ -132,7 +133,8 @@ def stage_package(source_root: Path, dest: Path, notebook_of: NotebookOf | None 
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".py":
             text = _read_text(path, rel)
-            stripped, regions = strip_file(text, rel, notebook_of=notebook_of)
+            of_file = (lambda qualname, rel=rel: notebook_of(qualname, rel)) if notebook_of else None
+            stripped, regions = strip_file(text, rel, notebook_of=of_file)
             target.write_text(stripped, encoding="utf-8", newline="")
             solutions = [r for r in regions if r.kind == SOLUTION]
             staged.stripped.extend(Stripped(rel, r.begin, r.qualname) for r in solutions)
@@ -276,7 +278,9 @@ def select_notebooks(source_root: Path, names: Iterable[str] | None = None) -> d
 
 
 def notebook_index(notebooks: dict[str, Path]) -> Callable[[str], str | None]:
-    """``notebook_of(qualname)``: the first notebook, in curriculum order, that uses the name.
+    """``notebook_of(qualname, path=None)``: the notebook of the catalogue check of that name
+    in the module at ``path`` (two modules may share a name: the numpy and the PyTorch
+    ``ThreeLayerConvNet``); else the first notebook, in curriculum order, that uses the name.
 
     A method is looked up by its class (``FullyConnectedNet.loss`` -> ``FullyConnectedNet``).
     """
@@ -286,11 +290,26 @@ def notebook_index(notebooks: dict[str, Path]) -> Callable[[str], str | None]:
 
     loaded = [(name, nbt.load(notebooks[name])) for name in sorted(notebooks, key=rank)]
 
-    def notebook_of(qualname: str) -> str | None:
+    def notebook_of(qualname: str, path: str | None = None) -> str | None:
         top = qualname.split(".")[0]
+        checked = f"{_checked_notebook(top, path)}.ipynb" if path else None
+        if checked in notebooks:
+            return checked
         return next((name for name, nb in loaded if nbt.mentions(nb, top)), None)
 
     return notebook_of
+
+
+def _checked_notebook(top: str, path: str) -> str | None:
+    """The notebook of a catalogue check of ``top`` (or of its methods) in the module at
+    ``path`` (release-relative), if there is one."""
+    from assignment.checks import CATALOGUE
+    from assignment.checks.api import MODULES
+
+    shorts = {short for short, dotted in MODULES.items()
+              if f"{PACKAGE}/{dotted.replace('.', '/')}.py" == path}
+    return next((c.notebook for c in CATALOGUE.values()
+                 if c.module in shorts and c.name.split(".")[0] == top), None)
 
 
 # -- the build -------------------------------------------------------------------------------

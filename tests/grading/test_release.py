@@ -170,7 +170,7 @@ def fake_build(tmp_path_factory):
 def test_stage_package_strips_and_leaves_caches_and_hidden_data(tmp_path):
     """Does staging the package strip every .py and leave bytecode and hidden data behind?"""
     source = write_fake_source(tmp_path / "src")
-    staged = stage_package(source, tmp_path / "out", lambda q: None)
+    staged = stage_package(source, tmp_path / "out", lambda qualname, path: None)
     assert sorted(staged.files) == ["assignment/__init__.py", "assignment/checks/__init__.py",
                                     "assignment/checks/cases.py",
                                     "assignment/checks/provided.json",
