@@ -19,6 +19,7 @@ import math
 import threading
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 
 # ---------------------------------------------------------------------------- convolution
@@ -195,12 +196,30 @@ class _ColumnGrid:
         flat = grids.reshape(*grids.shape[:4], -1)  # (s, s, C, n, rows*Ws)
         return [flat[a, b, :, :n, shift:shift + self.width] for _, _, a, b, shift in self.offsets]
 
+    def _im2col_views(self, n):
+        """(columns, runs) view pairs, one per sub-grid (a, b), that im2col copies.
+
+        The offsets (kh, kw) = (a + stride*qh, b + stride*qw) all read sub-grid (a, b), at
+        shift qh*Ws + qw: one strided view with an axis for qh and one for qw covers all
+        their runs, so a single copy fills those rows of the columns.
+        """
+        s, Ws = self.stride, self.Ws
+        flat = self.grids.reshape(*self.grids.shape[:4], -1)  # (s, s, C, n, rows*Ws)
+        pairs = []
+        for a in range(min(s, self.HH)):
+            for b in range(min(s, self.WW)):
+                grid = flat[a, b]  # (C, n, rows*Ws)
+                shape = (grid.shape[0], len(range(a, self.HH, s)), len(range(b, self.WW, s)), n, self.width)
+                strides = (grid.strides[0], Ws * grid.strides[2], grid.strides[2], grid.strides[1], grid.strides[2])
+                runs = as_strided(grid, shape, strides, writeable=False)  # (C, HH/s, WW/s, n, H'*Ws)
+                pairs.append((self.cols[:, a::s, b::s, :n], runs))
+        return pairs
+
     def im2col(self, x):
         """x: (n, C, H, W) -> columns (C*HH*WW, n*H'*Ws), rows ordered like w.reshape(F, -1)."""
         n = x.shape[0]
         if ("im2col", n) not in self.views:
-            self.views["im2col", n] = [(self.cols[:, kh, kw, :n], run)
-                                       for (kh, kw, *_), run in zip(self.offsets, self._runs(self.grids, n))]
+            self.views["im2col", n] = self._im2col_views(n)
         xt = x.transpose(1, 0, 2, 3)  # (C, n, H, W)
         for a, b, rows, cols, grid_rows, grid_cols in self.parts:
             self.grids[a, b, :, :n, grid_rows, grid_cols] = xt[:, :, rows, cols]
