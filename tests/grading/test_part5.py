@@ -41,6 +41,39 @@ def _pickled_module(path):
     torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)), path)
 
 
+OTHER_BUILDER = '''def build_part5_model():
+    """A plain stack of conv - batch norm - relu layers, no residual connection."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+'''
+
+
+def _other_model(root):
+    """Another student's model in another style (a Sequential, trained with Adam for two
+    epochs), its own pytorch_models.py and its weights."""
+    from assignment.pytorch_models import train_step
+    from assignment.torch_data import get_cifar10_tensors, make_loader, seed_everything
+
+    source = (REPO_ROOT / MODULE).read_text()
+    start = source.index("def build_part5_model(")
+    end = source.index("\ndef ", start + 1) + 1
+    _submission(root)
+    (root / MODULE).write_text(source[:start] + OTHER_BUILDER + "\n\n" + source[end:])
+    namespace = {"nn": torch.nn}
+    exec(OTHER_BUILDER, namespace)
+    seed_everything(0)
+    splits = get_cifar10_tensors()
+    model = namespace["build_part5_model"]()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(2):
+        for x, y in make_loader(splits["train"], 64, train=True):
+            train_step(model, optimizer, x, y)
+    torch.save(model.state_dict(), root / WEIGHTS)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """`python -m grading autograde --checks-only` of four submissions, Part V only."""
@@ -49,13 +82,14 @@ def graded(tmp_path_factory):
     _submission(subs / "random", _random_weights)
     _submission(subs / "pickled", _pickled_module)
     _submission(subs / "missing")
+    _other_model(subs / "other")
     out = subs.parent / "grades"
     argv = ["autograde", str(subs), "--out", str(out), "--checks-only"]
     for name in PART5:
         argv += ["--only", name]
     assert cli_main(argv) == 0
     return {s: json.loads((out / s / "results.json").read_text())
-            for s in ("reference", "random", "pickled", "missing")}
+            for s in ("reference", "random", "pickled", "missing", "other")}
 
 
 def _tests(results):
@@ -65,6 +99,12 @@ def _tests(results):
 def test_reference_weights_earn_full_marks(graded):
     tests = _tests(graded["reference"])
     assert set(PART5) <= set(tests)
+    for name in PART5:
+        assert tests[name]["score"] == tests[name]["max_score"] > 0, tests[name]
+
+
+def test_another_correct_model_in_another_style_earns_full_marks(graded):
+    tests = _tests(graded["other"])
     for name in PART5:
         assert tests[name]["score"] == tests[name]["max_score"] > 0, tests[name]
 
