@@ -151,8 +151,7 @@ class _ColumnGrid:
     xp[..., a::stride, b::stride], each flattened per channel and example: offset (kh, kw)
     then lies in sub-grid (kh % stride, kw % stride), shifted by kh // stride rows and
     kw // stride columns, which in the flattened sub-grid is one contiguous run of H' rows of
-    Ws numbers. So each im2col row block is a copy of long contiguous runs, and col2im adds
-    such runs back. Each output row is computed Ws wide (Ws >= W', the sub-grid's width);
+    Ws numbers. So im2col copies long contiguous runs, and col2im adds such runs back. Each output row is computed Ws wide (Ws >= W', the sub-grid's width);
     crop drops the extra columns, which read neighbouring inputs and mean nothing.
     """
 
@@ -224,7 +223,7 @@ class _ColumnGrid:
         for a, b, rows, cols, grid_rows, grid_cols in self.parts:
             self.grids[a, b, :, :n, grid_rows, grid_cols] = xt[:, :, rows, cols]
         for column_rows, run in self.views["im2col", n]:
-            np.copyto(column_rows, run)  # (C, n, H'*Ws)
+            np.copyto(column_rows, run)  # (C, HH/stride, WW/stride, n, H'*Ws)
         return self.cols[:, :, :, :n].reshape(-1, n * self.width)  # (C*HH*WW, n*H'*Ws)
 
     def crop(self, prod):
