@@ -61,6 +61,7 @@ from grading.errors import GradingError
 from grading.hardened import Grader
 from grading.reconcile import reconcile
 from grading.release import REPO_ROOT, build_course, select_notebooks
+from grading.outputs import cap_notebook_files
 from grading.sandbox import DESCRIPTIONS, Limits, detect_isolation, level_of
 
 COURSE_FOLDER = ".nbgrader"
@@ -147,6 +148,8 @@ class Pipeline:
                 logs.append(_attempt(notes, "nbgrader autograde", course.nbgrader, "autograde",
                                      course.assignment, "--force", "--student", student,
                                      timeout=NBGRADER_BUDGET_S))
+                for folder in ("submitted", "autograded"):
+                    notes += cap_notebook_files(course.root / folder / student)
                 done = reconcile(course, student, results, not_run=unusable)
                 results, notes, flags = done.results, notes + done.notes, done.disagreements
                 if done.cells:

@@ -27,6 +27,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from grading.leaks import normalise
+from grading.outputs import cap_outputs
 from grading.strip import HIDDEN, MARKERS, find_markers
 
 HIDDEN_NOTE = "# (hidden tests ran here; they are not shown)"
@@ -65,6 +66,7 @@ class RedactHidden(Preprocessor):
         for cell in nb.cells:
             if cell.cell_type == "code":
                 redact_outputs(cell, hidden)
+        cap_outputs(nb)
         return nb, resources
 
 
