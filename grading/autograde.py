@@ -54,7 +54,7 @@ from typing import Iterable
 
 import nbformat
 
-from grading import feedback, kernel
+from grading import feedback, kernel, locked_cells
 from grading.batch import BatchSummary, Graded, grade_batch
 from grading.course import COURSE_ID, Course, check_student_id
 from grading.errors import GradingError
@@ -133,6 +133,7 @@ class Pipeline:
         """Grade one unpacked submission (``root``, only read); ``scratch`` is private."""
         hardened = self.grader.grade(root, limits=self.limits)
         results, notes, logs, flags = hardened.results, [], [hardened.log], []
+        altered: list[str] = []
         # Short: the kernels' Unix sockets live here (108 bytes per path at most).
         runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp" if os.path.isdir("/tmp")
                                         else None))
@@ -142,6 +143,9 @@ class Pipeline:
                                   extra=[kernel.socket_config_line(runtime)])
             course.add_submission(student, root)
             unusable = unusable_notebooks(course, student)
+            altered = locked_cells.restore_folder(self.course.release_dir,
+                                                  course.submitted_dir(student))
+            notes += altered
             notes += [f"{name}.ipynb {why}: its written answers score 0; the checks of its "
                       "functions are graded outside the notebook" for name, why in unusable.items()]
             with self._environment(runtime):
@@ -170,6 +174,8 @@ class Pipeline:
         if flags:
             output.append("Flagged for review (possible tampering): "
                           + ", ".join(d.check for d in flags) + ".")
+        if altered:
+            output.append(f"Flagged for review: {locked_cells.FLAG}.")
         output += notes
         logs.append("\n".join(notes))
         return Graded(results, hardened.isolation, output="\n".join(output),

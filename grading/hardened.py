@@ -39,6 +39,7 @@ import numpy as np
 
 from assignment.checks import (CATALOGUE, CaseOutcome, CheckResult, family, judge, load_api,
                                name_dependencies, run_case)
+from assignment.checks.core import mutated_inputs
 from grading.errors import GradingError
 from grading.merge import Merged, build_trusted_copy, merge_submission, module_file
 from grading.release import REPO_ROOT
@@ -314,7 +315,7 @@ class Grader:
         inputs = self.inputs(index, case)
         try:
             got = load_outputs(data, budget[0])
-            got["__mutated__"] = _mutated_names(got.pop("__mutated__", None), inputs)
+            got["__mutated__"] = mutated_inputs(check, inputs, got)
         except ValueError as why:
             return [f"{check.name}: unreadable output ({why})"]
         try:
@@ -417,15 +418,6 @@ def _check_array(shape: tuple, dtype: np.dtype, stored: int) -> None:
         raise ValueError(f"{len(shape)} dimensions")
     if int(np.prod(shape, dtype=object)) * dtype.itemsize > stored:
         raise ValueError(f"shape {shape} does not fit in the stored data")
-
-
-def _mutated_names(mask, inputs: dict) -> np.ndarray:
-    names = sorted(inputs)
-    if mask is None:
-        raise ValueError("the record of inputs changed in place is missing")
-    if mask.dtype != bool or mask.shape != (len(names),):
-        raise ValueError("the record of inputs changed in place is malformed")
-    return np.array([n for n, m in zip(names, mask) if m], dtype=str)
 
 
 # -- outcomes ----------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ inputs of every case arrive as files).
 Everything this process does is untrusted by the grader, which only reads back arrays and
 judges them itself; so this file holds no comparison, no tolerance and no expected value.
 The job (JSON) lists, per check, the cases as ``[case_id, inputs .npz]``. For each case the
-runner writes ``out/<case_id>.npz`` (the outputs, plus ``__mutated__``: which inputs, in
-sorted order, the call changed in place) or ``out/<case_id>.json`` (``{"error": message}``).
+runner writes ``out/<case_id>.npz`` (the outputs, plus ``__after__.<input>``: each numeric
+input as the call left it, which the grader compares with its own copy) or
+``out/<case_id>.json`` (``{"error": message}``).
 Progress lines on the descriptor ``GRADING_PROGRESS_FD`` let the grader tell which check
 or import was running when a limit stopped the process, and that it is not stuck:
 ``start I`` / ``done I`` (check I of the job), ``import M`` / ``imported M``, and ``tick``
@@ -63,7 +64,7 @@ def main(job_path):
             with np.load(os.path.join(here, inputs_file), allow_pickle=False) as data:
                 inputs = {k: data[k] for k in data.files}
             try:
-                got = run_case(check, api, inputs)
+                got = run_case(check, api, inputs, keep_inputs=True)
                 write_outputs(os.path.join(out, f"{case_id}.npz"), got, inputs)
             except StudentError as e:
                 write_error(out, case_id, str(e))
@@ -75,11 +76,11 @@ def main(job_path):
 
 
 def write_outputs(path, got, inputs):
-    """npz of the outputs; the mutation record as a bool mask over the sorted input names.
-    Written under a temporary name first, so that a failed write leaves no partial file."""
-    mutated = {str(m) for m in np.atleast_1d(got.pop("__mutated__", np.array([], dtype=str)))}
+    """npz of the outputs and of the inputs as the call left them (the grader decides what
+    changed). Written under a temporary name first, so that a failed write leaves no partial
+    file."""
+    got.pop("__mutated__", None)
     arrays = {k: np.asarray(v) for k, v in got.items()}
-    arrays["__mutated__"] = np.array([name in mutated for name in sorted(inputs)], dtype=bool)
     partial = path + ".partial"
     try:
         with open(partial, "wb") as handle:

@@ -203,10 +203,12 @@ class StudentError(Exception):
     """The student's code raised while a case ran; the message says where."""
 
 
-def run_case(check, api, inputs):
+def run_case(check, api, inputs, keep_inputs=False):
     """Call the code behind `api` on copies of inputs; returns outputs plus a record of
     which inputs it changed in place (under the key '__mutated__'; inputs the check allows
-    to change, `may_modify`, are left out)."""
+    to change, `may_modify`, are left out). With keep_inputs, the numeric inputs as the call
+    left them are returned too ('__after__.<name>'), so that a trusted process can tell
+    what changed without trusting this one."""
     pristine = {k: np.array(v, copy=True) for k, v in inputs.items()}
     working = {k: np.array(v, copy=True) for k, v in inputs.items()}
     try:
@@ -228,14 +230,41 @@ def run_case(check, api, inputs):
     for k, v in got.items():
         out[k] = _as_array(check.name, k, v)
     out["__mutated__"] = np.array(mutated, dtype=str)
+    if keep_inputs:
+        out.update({f"{AFTER}{k}": v for k, v in working.items() if v.dtype.kind in "biuf"})
     return out
+
+
+AFTER = "__after__."
+
+
+def mutated_inputs(check, inputs, got):
+    """The inputs a call changed in place, from the '__after__.' arrays of `got` (removed
+    from it), compared with the trusted `inputs`. ValueError when one is missing."""
+    after = {k[len(AFTER):]: got.pop(k) for k in [k for k in got if k.startswith(AFTER)]}
+    changed = []
+    for name, before in inputs.items():
+        if before.dtype.kind not in "biuf" or name in check.may_modify:
+            continue
+        if name not in after:
+            raise ValueError(f"the input {name} as the call left it is missing")
+        a = after[name]
+        if a.shape != before.shape or a.dtype != before.dtype or not np.array_equal(
+                a, before, equal_nan=before.dtype.kind in "fc"):
+            changed.append(name)
+    return np.array(changed, dtype=str)
+
+
+# The modules students write with numpy only: their checks never let them call torch.
+NUMPY_MODULES = ("layers", "optim")
 
 
 @contextmanager
 def forbidding(check, api):
-    """While the check runs, the modules in check.forbids (and what the student's module
-    bound from them) raise when used."""
-    if not check.forbids:
+    """While the check runs, the modules in check.forbids, and torch for a numpy module
+    (and what the student's module bound from them), raise when used."""
+    forbids = (*check.forbids, *(("torch",) if check.module in NUMPY_MODULES else ()))
+    if not forbids:
         yield
         return
     module = getattr(api, check.module)
@@ -244,13 +273,14 @@ def forbidding(check, api):
     for key, value in list(space.items()):
         origin = value.__name__ if isinstance(value, types.ModuleType) else \
             getattr(value, "__module__", None) or ""
-        if any(origin == f or origin.startswith(f + ".") for f in check.forbids):
+        if any(origin == f or origin.startswith(f + ".") for f in forbids):
             saved.append((space, key, value))
             space[key] = _Forbidden(check.name, origin)
-    for name in check.forbids:
-        if name in sys.modules:
-            saved.append((sys.modules, name, sys.modules[name]))
-            sys.modules[name] = _Forbidden(check.name, name)
+    for name in forbids:
+        # Also where not imported yet: `import torch` in the check then fails at once,
+        # rather than starting an import that the check's end would cut in half.
+        saved.append((sys.modules, name, sys.modules.get(name, _ABSENT)))
+        sys.modules[name] = _Forbidden(check.name, name)
         parent, _, child = name.rpartition(".")
         package = vars(sys.modules[parent]) if parent in sys.modules else {}
         if child in package:  # `from . import fast_layers` reads the package's attribute
@@ -260,7 +290,13 @@ def forbidding(check, api):
         yield
     finally:
         for where, key, value in reversed(saved):
-            where[key] = value
+            if value is _ABSENT:
+                where.pop(key, None)
+            else:
+                where[key] = value
+
+
+_ABSENT = object()
 
 
 class _Forbidden(types.ModuleType):

@@ -236,3 +236,17 @@ def test_hidden_cases_show_no_expected_values(reference_api):
     result = run_check("relu_forward", wrong, reference=reference_api)
     hidden = [line for line in result.message.splitlines() if "hidden case" in line]
     assert hidden and all("expected" not in line for line in hidden), hidden
+
+
+def test_a_numpy_layer_may_not_call_torch(reference_api, public_expected):
+    """Module code `import torch`, then a layer written with it."""
+    api = source_bug(reference_api, "layers", "N = x.shape[0]", "N = x.shape[0]",
+                     within="softmax_loss")
+    exec(compile("import torch\n\n"
+                 "def affine_forward(x, w, b):\n"
+                 "    out = torch.from_numpy(x.reshape(x.shape[0], -1)) @ torch.from_numpy(w)\n"
+                 "    return (out + torch.from_numpy(b)).numpy(), (x, w, b)\n",
+                 "layers.py", "exec"), vars(api.layers))
+    result = public("affine_forward", api, public_expected)
+    assert not result.passed
+    assert "affine_forward calls torch: write this layer with loops and numpy" in result.message

@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from grading.release import REPO_ROOT
@@ -60,6 +61,16 @@ def sample_dirs(built_release, tmp_path_factory) -> dict[str, Path]:
     return make_samples(built_release, tmp_path_factory.mktemp("e2e") / "samples")
 
 
+def _alter_metadata(path: Path) -> None:
+    """A test cell worth 100 points and unlocked, its test replaced: nbgrader alone would
+    drop the whole notebook."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    cell.metadata.nbgrader.update(points=100, locked=False)
+    cell.source = "print('all good')"
+    nbformat.write(nb, path)
+
+
 @pytest.fixture(scope="session")
 def full_batch(sample_dirs, tmp_path_factory) -> FullBatch:
     """The full pipeline over the samples, the reference a second time, a broken zip and a
@@ -76,6 +87,8 @@ def full_batch(sample_dirs, tmp_path_factory) -> FullBatch:
     shutil.copytree(sample_dirs["reference"], submissions / "malformed")
     (submissions / "malformed" / f"{NOTEBOOK}.ipynb").write_text('{"cells": [', encoding="utf-8")
     (submissions / "broken.zip").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    shutil.copytree(sample_dirs["reference"], submissions / "altered")
+    _alter_metadata(submissions / "altered" / f"{NOTEBOOK}.ipynb")
     before = tree_digest(submissions)
     summary = autograde(submissions, base / "out", workers=2, notebooks=[NOTEBOOK],
                         progress=False)

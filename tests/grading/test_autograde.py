@@ -25,7 +25,8 @@ from tests.grading.test_release import write_fake_source
 
 pytestmark = pytest.mark.grading
 
-STUDENTS = ["broken", "buggy", "cheat", "malformed", "reference", "reference-again", "stub"]
+STUDENTS = ["altered", "broken", "buggy", "cheat", "malformed", "reference", "reference-again",
+            "stub"]
 
 
 def results(batch, student: str) -> dict:
@@ -62,6 +63,17 @@ def test_scores_of_the_samples(full_batch):
     assert results(full_batch, "reference")["score"] == total
     assert results(full_batch, "stub")["score"] == 0
     assert results(full_batch, "cheat")["score"] == 0
+
+
+@pytest.mark.slow
+def test_edited_notebook_metadata_is_restored_graded_and_flagged(full_batch):
+    """A notebook whose test cell's points, lock and code were edited keeps the reference's
+    full marks (nbgrader alone would drop it), with the flag."""
+    data = results(full_batch, "altered")
+    assert data["score"] == results(full_batch, "reference")["score"]
+    assert "notebook metadata altered" in data["output"]
+    course = Course(full_batch.out / COURSE_FOLDER)
+    assert cell_scores(course, "altered") == cell_scores(course, "reference")
 
 
 @pytest.mark.slow

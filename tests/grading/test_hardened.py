@@ -30,7 +30,7 @@ pytestmark = pytest.mark.grading
 # The adversarial batch grades these checks only (layers and optim), to keep it quick.
 SUBSET = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
           "sgd_momentum", "adam"]
-LIMITS = Limits(stall_s=10, wall_s=120, submission_s=300)
+LIMITS = Limits(stall_s=10, wall_s=120, submission_s=300, group_memory_mb=1024)
 
 CORRECT_AFFINE_BACKWARD = '''
     x, w, b = cache
@@ -198,6 +198,49 @@ def affine_forward(x, w, b):
     return _affine(x, w, b)
 '''),
     "syntax_error": ("assignment/optim.py", "\ndef broken(:\n    pass\n"),
+    "hides_in_place": ("assignment/layers.py", '''
+np.array_equal = lambda *a, **k: True
+
+
+def relu_forward(x):
+    x[x < 0] = 0
+    return x, x
+'''),
+    "fills_disk": ("assignment/layers.py", '''
+import os as _os
+
+for _i in range(12):  # 12 files of 32 MB, each under the file size limit
+    try:
+        with open(_os.path.join(_os.environ.get("HOME", "."), f"fill{_i}"), "wb") as _h:
+            for _ in range(32):
+                _h.write(b"\\0" * 2**20)
+    except OSError:
+        break
+'''),
+    "extends_deadline": ("assignment/layers.py", '''
+def relu_backward(dout, cache):
+    import os
+    fd = int(os.environ["GRADING_PROGRESS_FD"])
+    while True:  # pretend to be making progress, and to start the check again
+        for line in (b"tick\\n", b"done 3\\n", b"start 3\\n"):
+            os.write(fd, line)
+'''),
+    "forks_memory": ("assignment/layers.py", '''
+def softmax_loss(x, y):
+    import os
+    children = []
+    for _ in range(3):  # 600 MB each, touched: under each process's limit, not under the sum
+        pid = os.fork()
+        if pid == 0:
+            block = np.ones(75 * 2**20)
+            import time
+            time.sleep(3)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    raise ValueError("no loss")
+'''),
     "leaks_inputs": ("assignment/layers.py", '''
 def affine_forward(x, w, b):
     raise ValueError("inputs: " + repr(x.tolist()))
@@ -431,6 +474,37 @@ def test_syntax_error_zeroes_only_its_module(batch):
     result = results["syntax_error"]
     assert passes_except(result, {"sgd_momentum", "adam"})
     assert "does not parse" in result["adam"]["output"]
+
+
+def test_patching_numpy_does_not_hide_an_input_changed_in_place(batch):
+    """The grader compares the inputs as the call left them with its own copy."""
+    _, results, _ = batch
+    result = results["hides_in_place"]
+    assert statuses(result)["relu_forward"] == "failed"
+    assert "changed its input(s) x in place" in result["relu_forward"]["output"]
+
+
+def test_filling_the_disk_stops_at_the_cap_and_costs_only_the_filler(batch):
+    """384 MB into out/, a tmpfs of 128 MB: the writes stop there, and some of the filler's
+    own results no longer fit (the honest submissions of the batch are graded as ever)."""
+    _, results, _ = batch
+    result = results["fills_disk"]
+    if os.geteuid() != 0:
+        pytest.skip("out/ is a capped tmpfs only where the grader is root")
+    assert "nothing written" in json.dumps(result)
+    assert passes_except(results["reference"], set())
+
+
+def test_progress_lines_do_not_keep_a_check_alive(batch):
+    _, results, _ = batch
+    result = results["extends_deadline"]
+    assert passes_except(result, {"relu_backward"})
+    assert "was stopped at the time limit of the check" in result["log"]
+
+
+def test_memory_over_several_processes_costs_only_that_check(batch):
+    _, results, _ = batch
+    assert passes_except(results["forks_memory"], {"softmax_loss"})
 
 
 def test_hidden_inputs_are_not_echoed_into_reports(batch, grader):
