@@ -10,6 +10,8 @@ torch is imported inside the functions, so that importing the catalogue (and che
 numpy notebooks) never pays for it.
 """
 import math
+import os
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -476,21 +478,40 @@ def load_part5_weights(module, model):
     return True
 
 
+_last_tick = [0.0]
+
+
+def _still_working():
+    """A 'tick' line (at most twice a second) to the hardened grader's runner, as its progress
+    protocol says, so that a large model classifying thousands of images is not taken for a
+    stalled one."""
+    fd = int(os.environ.get("GRADING_PROGRESS_FD", "-1"))
+    if fd >= 0 and time.monotonic() - _last_tick[0] >= 0.5:
+        _last_tick[0] = time.monotonic()
+        os.write(fd, b"tick\n")
+
+
 def part5_run(api, i):
     """The logits of the saved model on the test images (the grader computes the accuracy),
-    and whether the weights file was missing (then the logits are zeros)."""
+    and whether the weights file was missing (then the logits are zeros). The images go
+    through the model even then, so that the reference's time, which sets the grader's time
+    limit, is that of a real classification."""
     import torch
     module = api.pytorch_models
     model = module.build_part5_model()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"build_part5_model should return an nn.Module, got {type(model).__name__}")
-    if not load_part5_weights(module, model):
-        return {"logits": np.zeros((len(i["y"]), 10), np.float32), "missing": np.asarray(1.0)}
+    found = load_part5_weights(module, model)
     model.float().eval()
-    x = _t(i["x"]).float()
+    x, chunks = _t(i["x"]).float(), []
     with torch.no_grad():
-        logits = torch.cat([model(x[k:k + 500]) for k in range(0, len(x), 500)])
-    return {"logits": _np(logits), "missing": np.asarray(0.0)}
+        for k in range(0, len(x), 100):
+            chunks.append(model(x[k:k + 100]))
+            _still_working()
+    logits = _np(torch.cat(chunks))
+    if not found:
+        return {"logits": np.zeros_like(logits), "missing": np.asarray(1.0)}
+    return {"logits": logits, "missing": np.asarray(0.0)}
 
 
 def part5_properties(i, got):

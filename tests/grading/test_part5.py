@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from assignment.checks import pytorch
+from grading.batch import check_one
 from grading.cli import main as cli_main
 from grading.merge import SUBMISSION_DATA, copy_data_file
 from grading.part5 import WEIGHTS, reference_weights
 from grading.release import REPO_ROOT
+from grading.sandbox import Limits
 
 pytestmark = [pytest.mark.grading, pytest.mark.pytorch, pytest.mark.slow]
 
@@ -154,3 +156,16 @@ def test_data_files_are_copied_only_when_regular_and_small(tmp_path):
     assert copy_data_file(small, tmp_path / "out4", limit, WEIGHTS) is None
     assert (tmp_path / "out4").read_bytes() == b"x" * 10
 
+
+def test_a_slow_model_is_not_taken_for_a_stalled_one(tmp_path):
+    """A model that takes longer over the test images than the grader waits between progress
+    lines (here 9 s against 6) still gets its marks: the check reports progress per batch."""
+    root = _submission(tmp_path / "slow", lambda p: shutil.copyfile(reference_weights(), p))
+    slow = ("    model = ResNetLite()\n"
+            "    model.register_forward_pre_hook(lambda module, x: __import__('time').sleep(0.9))\n"
+            "    return model\n")
+    text = (root / MODULE).read_text()
+    assert text.count("    return ResNetLite()\n") == 1
+    (root / MODULE).write_text(text.replace("    return ResNetLite()\n", slow))
+    report = check_one(root, limits=Limits(stall_s=6), checks=[PART5[0]])
+    assert report.results[0].passed, report.results[0].message + report.log
