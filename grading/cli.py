@@ -15,9 +15,17 @@ def _expected(args):
 
 def _release(args):
     from .release import build_release
-    report = build_release(out=args.out, replace=args.replace)
+    from .publish import write_git, write_zip
+    report = build_release(out=args.out, replace=args.replace, repo_url=args.repo_url,
+                           branch=args.branch)
     print(f"wrote the release to {report.out}: {len(report.files)} files, "
           f"{report.stripped_regions} solution regions stubbed, in {report.seconds:.1f} s")
+    if args.zip:
+        print(f"wrote {write_zip(report.out, report.out.with_suffix('.zip'))}")
+    if args.git:
+        commit = write_git(report.out, args.branch)
+        print(f"committed the release on branch {args.branch} ({commit[:12]}) in "
+              f"{report.out}; push it to {args.repo_url or 'the course repository'}")
     return 0
 
 
@@ -81,6 +89,14 @@ def build_parser():
     release = verbs.add_parser("release", help="build the student release")
     release.add_argument("--out", type=Path, required=True, help="folder to write the release to")
     release.add_argument("--replace", action="store_true", help="replace what --out holds")
+    release.add_argument("--repo-url", help="the course repository the release is pushed to: "
+                         "Colab clones it and the notebooks' badges open it")
+    release.add_argument("--branch", default="main", help="its branch (default: main)")
+    shape = release.add_mutually_exclusive_group()
+    shape.add_argument("--zip", action="store_true", help="also write DIR.zip (one folder, "
+                       "assignment2/, as students upload it to Drive)")
+    shape.add_argument("--git", action="store_true", help="make DIR a git repository with the "
+                       "release committed, ready to push")
     release.set_defaults(func=_release)
 
     check = verbs.add_parser("check", help="hardened grade of one submission (folder or zip)")

@@ -35,6 +35,7 @@ from typing import Callable, Iterable, Sequence
 
 from assignment.checks.assemble import HELPER_MODULES, PROVIDED
 from grading import notebook_transforms as nbt
+from grading import publish
 from grading.course import CELL_TIMEOUT, Course, register
 from grading.errors import CourseError, LeakError, ReleaseError
 from grading.leaks import PUBLIC_DATA, Leak, fingerprint_lines, scan
@@ -317,8 +318,12 @@ def _checked_notebook(top: str, path: str) -> str | None:
 def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "release", *,
                   replace: bool = False, notebooks: Iterable[str] | None = None,
                   notebook_of: NotebookOf | None = None,
-                  public_data: Iterable[str] = PUBLIC_DATA) -> ReleaseReport:
+                  public_data: Iterable[str] = PUBLIC_DATA, repo_url: str | None = None,
+                  branch: str = "main") -> ReleaseReport:
     """Build the student release of ``source_root`` into ``out``.
+
+    ``repo_url`` and ``branch``: the course's repository that the release is pushed to, which
+    the notebooks' set-up cells clone on Colab and their badges open (``publish.customize``).
 
     ``out`` must be missing or empty unless ``replace`` is true, in which case its contents
     (and nothing outside it) are deleted, but only once the new release has passed the leak
@@ -338,6 +343,7 @@ def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "releas
         generated = _generate(course, staged)
         built = Path(tmp) / "release"
         assemble(course.source_dir, generated, built)
+        publish.customize(built, repo_url, branch)
         leaks = scan(built, fingerprints=staged.fingerprints, public_data=public_data)
         if leaks:
             raise LeakError([_to_source(leak, staged) for leak in leaks])

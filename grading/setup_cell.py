@@ -31,8 +31,9 @@ import os
 import subprocess
 import sys
 
-ASSIGNMENT_REPO = $repo  # set by your course; empty when you upload the folder yourself
-ASSIGNMENT_BRANCH = $branch
+# Set by your course; empty when you upload the folder to Drive yourself.
+ASSIGNMENT_REPO = "$repo"
+ASSIGNMENT_BRANCH = "$branch"
 DRIVE_FOLDER = "$folder"  # the assignment's folder in My Drive on Colab
 COLAB_DRIVE = "/content/drive"
 NEEDED = {"numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib", "PIL": "pillow",
@@ -114,8 +115,7 @@ def render(repo_url: str | None = None, branch: str = DEFAULT_BRANCH) -> str:
                              f"backslashes or surrounding spaces, got {value!r}")
     if not branch:
         raise ValueError("setup_cell.render: expected a branch name, got ''")
-    return TEMPLATE.substitute(repo=repr(repo_url or ""), branch=repr(branch),
-                               folder=DRIVE_FOLDER)
+    return TEMPLATE.substitute(repo=repo_url or "", branch=branch, folder=DRIVE_FOLDER)
 
 
 def is_setup_cell(cell) -> bool:

@@ -184,8 +184,8 @@ def test_on_a_laptop_in_the_folder_autoreload_works_without_imp(tmp_path):
 
 def test_render_puts_the_repository_and_branch_in_and_refuses_quotes():
     source = setup_cell.render("https://github.com/course/a2.git", "spring")
-    assert 'ASSIGNMENT_REPO = \'https://github.com/course/a2.git\'' in source
-    assert "ASSIGNMENT_BRANCH = 'spring'" in source
+    assert 'ASSIGNMENT_REPO = "https://github.com/course/a2.git"' in source
+    assert 'ASSIGNMENT_BRANCH = "spring"' in source
     compile(source, "cell", "exec")
     with pytest.raises(ValueError, match="repo_url"):
         setup_cell.render('https://x"; import os')
