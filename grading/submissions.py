@@ -24,6 +24,8 @@ SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX
 _STUDENT = re.compile(r"^[^\x00-\x1f/\\.][^\x00-\x1f/\\]{0,99}$")
 
 
+# The end of the zip's name that `python -m assignment.submit` writes: <student>_assignment2.zip.
+SUBMIT_SUFFIX = "_assignment2"
 # Names of what a batch writes beside the students' folders.
 RESERVED_NAMES = frozenset({"grades.csv", "grades.csv.partial"})
 # What file managers and tools leave in a folder of submissions: skipped without a note.
@@ -77,7 +79,7 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
         if entry.is_dir(follow_symlinks=False):
             student = entry.name
         elif entry.is_file(follow_symlinks=False) and entry.name.lower().endswith(".zip"):
-            student = entry.name[:-4]
+            student = _zip_student(entry.name)
         else:
             skipped.append(f"{entry.name}: neither a folder nor a .zip")
             continue
@@ -91,6 +93,13 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
             continue
         found[student] = Submission(student, Path(entry.path))
     return list(found.values()), skipped
+
+
+def _zip_student(name: str) -> str:
+    """``<id>_assignment2.zip`` (what ``python -m assignment.submit`` writes) -> ``<id>``;
+    any other ``<name>.zip`` -> ``<name>``."""
+    stem = name[:-4]
+    return stem[:-len(SUBMIT_SUFFIX)] if stem.lower().endswith(SUBMIT_SUFFIX) else stem
 
 
 def unpack(submission: Submission | Path, dest: Path,
