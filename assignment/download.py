@@ -249,10 +249,12 @@ def _download(asset, url, file, progress, retries, timeout, backoff):
                                     f'--mirror folder holds {asset.filename}.')
             problem = err
         if attempt == retries:
+            resume = (f'it resumes from {part} ({part.stat().st_size} bytes so far)'
+                      if part.is_file() and part.stat().st_size else 'nothing was saved yet')
             raise DownloadError(
                 f'{asset.name} ({url}): gave up after {retries + 1} attempts, last error: '
-                f'{problem}. Check your connection and run the same command again (it '
-                f'resumes from {part.name}), or use --mirror.')
+                f'{problem}. Check your connection and run the same command again '
+                f'({resume}), or use --mirror.')
         wait = backoff * 2 ** attempt
         _say(progress, f'{asset.name}: {problem}; retrying in {wait:g} s')
         time.sleep(wait)
@@ -377,17 +379,24 @@ def main(argv=None):
     if unknown:
         parser.error(f'unknown asset {", ".join(unknown)}; choose among {", ".join(ASSETS)}')
     progress = False if args.quiet else None
-    try:
-        for name in args.assets or DEFAULT_ASSETS:
+    names = list(dict.fromkeys(args.assets or DEFAULT_ASSETS))
+    failed = []
+    for name in names:  # one failure does not stop the others
+        try:
             path = fetch(ASSETS[name], dest, mirror=args.mirror, force=args.force,
                          progress=progress)
-            _say(progress, f'{name}: ready in {path}')
-    except (DownloadError, OSError) as err:
-        if args.verbose:
-            traceback.print_exc()
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print('interrupted: run the same command again to resume', file=sys.stderr)
-        return 130
-    return 0
+        except (DownloadError, OSError) as err:
+            if args.verbose:
+                traceback.print_exc()
+            print(f'error: {err}', file=sys.stderr)
+            failed.append(name)
+            continue
+        except KeyboardInterrupt:
+            print('interrupted: run the same command again to resume', file=sys.stderr)
+            return 130
+        _say(progress, f'{name}: ready in {path}')
+    if len(names) > 1:
+        ready = [n for n in names if n not in failed]
+        _say(progress, f'ready: {", ".join(ready) or "none"}; '
+                       f'failed: {", ".join(failed) or "none"}')
+    return 1 if failed else 0
