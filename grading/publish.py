@@ -71,19 +71,15 @@ def _add_badge(nb, url: str) -> None:
 
 
 def _write_readme_links(readme: Path, repo_url: str | None, links: list[str]) -> None:
-    if not readme.is_file():
+    """The README's mark (an HTML comment, invisible when left) becomes the Colab links."""
+    if not repo_url or not readme.is_file():
         return
     text = readme.read_text(encoding="utf-8")
-    if README_MARK not in text:
-        return
     if links:
         block = "Open a notebook in Colab from here:\n\n" + "\n".join(links)
-    elif repo_url:
-        block = (f"Your course's copy is at {repo_url}: open the notebooks from there "
-                 "(Colab: *File*, *Open notebook*, *GitHub*).")
     else:
-        block = ("Upload the folder to Drive first (below), then open a notebook from it "
-                 "in Colab.")
+        block = (f"Your course's copy is at {repo_url}: in Colab, *File*, *Open notebook*, "
+                 "*GitHub*, and paste that address.")
     readme.write_text(text.replace(README_MARK, block), encoding="utf-8")
 
 

@@ -11,7 +11,7 @@ a throwaway nbgrader course:
 2. ``stage_notebooks``: ``notebooks/*.ipynb`` to the top level, markers checked;
 3. ``stage_notebook_assets``: the rest of ``notebooks/`` (pictures) beside them;
 4. ``stage_datasets_tool``: the download tool, no data;
-5. ``stage_top_files``: ``requirements.txt`` and the student README.
+5. ``stage_top_files``: the student requirements and README.
 
 Then nbgrader ``generate_assignment`` turns the notebooks into student notebooks
 (solution cells stubbed, hidden tests removed, outputs cleared, cells locked), the
@@ -50,6 +50,7 @@ DATASETS = "datasets"
 # generator is a module of the package.)
 DATASET_TOOL = ("*.py", "*.sh", "README.md")
 STUDENT_README = "grading/student_README.md"
+STUDENT_REQUIREMENTS = "grading/student_requirements.txt"
 REQUIREMENTS = "requirements.txt"
 # Top-level names of the release that notebook assets may not take.
 RESERVED_TOP = frozenset({PACKAGE, DATASETS, "README.md", REQUIREMENTS})
@@ -228,9 +229,10 @@ def stage_datasets_tool(source_root: Path, dest: Path) -> Staged:
 
 
 def stage_top_files(source_root: Path, dest: Path) -> Staged:
-    """``requirements.txt`` as it is, and the student README as ``README.md``."""
+    """The student requirements as ``requirements.txt`` and the student README as
+    ``README.md`` (the source's own requirements are the instructor's)."""
     staged = Staged()
-    for source, rel in ((REQUIREMENTS, REQUIREMENTS), (STUDENT_README, "README.md")):
+    for source, rel in ((STUDENT_REQUIREMENTS, REQUIREMENTS), (STUDENT_README, "README.md")):
         path = source_root / source
         if not path.is_file():
             raise ReleaseError(source, None, "stage_top_files: missing; a release needs it")

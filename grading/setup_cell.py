@@ -78,6 +78,8 @@ def _colab_root():
         _setup_stop(f"Could not download the assignment from {ASSIGNMENT_REPO} (git said: "
                     f"{said}); check the link from your course and the internet connection, "
                     "then run this cell again.")
+    print(f"The assignment is now in My Drive/{DRIVE_FOLDER}: open the notebooks from there "
+          "(right-click, Open with, Google Colaboratory) so that your work is saved.")
     return home
 
 

@@ -57,13 +57,13 @@ def test_customize_writes_url_badge_and_readme_links(tmp_path):
     assert nb.cells[0].source.count(publish.BADGE_IMAGE) == 1
 
 
-def test_without_url_the_readme_says_upload_and_no_badge(tmp_path):
+def test_without_url_no_badge_and_the_readme_is_left_alone(tmp_path):
     folder = _release(tmp_path)
     publish.customize(folder)
     nb = nbformat.read(folder / "Dropout.ipynb", as_version=4)
     assert publish.BADGE_IMAGE not in nb.cells[0].source
     assert 'ASSIGNMENT_REPO = ""' in nb.cells[1].source
-    assert "Upload the folder to Drive" in (folder / "README.md").read_text()
+    assert (folder / "README.md").read_text() == f"# A2\n\n{publish.README_MARK}\n"
 
 
 def test_zip_holds_one_folder_named_as_on_drive(tmp_path):

@@ -133,6 +133,7 @@ def write_fake_source(root: Path) -> Path:
         "grading/secret.py": "REFERENCE = 1\n",
         "tests/test_x.py": "def test_x():\n    pass\n",
         "requirements.txt": "numpy\n",
+        "grading/student_requirements.txt": "numpy\n",
         "Makefile": "all:\n",
     }
     for rel, text in files.items():
@@ -453,6 +454,8 @@ def copy_of_repository(dest: Path) -> Path:
     (dest / "grading").mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "grading/student_README.md", dest / "grading/student_README.md")
     shutil.copyfile(REPO_ROOT / "requirements.txt", dest / "requirements.txt")
+    shutil.copyfile(REPO_ROOT / "grading/student_requirements.txt",
+                    dest / "grading/student_requirements.txt")
     return dest
 
 
