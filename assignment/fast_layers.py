@@ -447,11 +447,13 @@ def max_pool_backward_general(dout, cache):
     _check_dout("max_pool_backward_general", dout, (*x_shape[:2], H_out, W_out))
     # Positions cropped away in the forward pass get zero gradient, so they pass on nothing.
     size = first.size
-    dout_wide = np.zeros(size, dtype=dtype)  # (N*C*Hs*Ws,)
+    key = (x_shape, ph, pw, stride, np.dtype(dtype))
+    dout_wide = _kept_zeros("dout_wide", key, size, dtype)  # (N*C*Hs*Ws,)
     _as_subgrid(dout_wide, x_shape, stride)[:, :, :H_out, :W_out] = dout
-    dgrids = np.zeros((stride, stride, size + shifts[-1][2]), dtype=dtype)
+    dgrids = _kept_zeros("dgrids", key, (stride, stride, size + shifts[-1][2]), dtype)
+    dgrids[...] = 0
     is_first = np.empty(size, dtype=bool)
-    grad = np.empty(size, dtype=dtype)
+    grad = _kept_zeros("grad", key, size, dtype)
     for i, (a, b, s) in enumerate(shifts):
         np.equal(first, i, out=is_first)
         dgrids[a, b, s:s + size] += np.multiply(is_first, dout_wide, out=grad)
@@ -464,18 +466,38 @@ def _split_subgrids(x, ph, pw, stride):
     Returns:
     - grids: (stride, stride, N*C*Hs*Ws + tail) with Hs = ceil(H / stride), Ws = ceil(W / stride);
       grids[a, b] holds x[..., a::stride, b::stride] zero-padded to Hs x Ws, then `tail`
-      zeros so that the largest shift stays inside the array
+      zeros so that the largest shift stays inside the array. A kept work array: it holds
+      this x until the next call with the same shapes.
     - shifts: (a, b, flat shift) of each window offset (kh, kw), in row-major order
     """
     shape = _subgrid_shape(x.shape, stride)
     Ws = shape[3]
     shifts = [(kh % stride, kw % stride, (kh // stride) * Ws + kw // stride)
               for kh, kw in np.ndindex(ph, pw)]
-    grids = np.zeros((stride, stride, math.prod(shape) + shifts[-1][2]), dtype=x.dtype)
+    grids = _kept_zeros("grids", (x.shape, ph, pw, stride, x.dtype), (stride, stride, math.prod(shape) + shifts[-1][2]),
+                        x.dtype)
     for a, b in np.ndindex(stride, stride):
         part = x[:, :, a::stride, b::stride]
         _as_subgrid(grids[a, b], x.shape, stride)[:, :, :part.shape[2], :part.shape[3]] = part
     return grids, shifts
+
+
+def _kept_zeros(role, key, shape, dtype):
+    """A work array, zeros when first made for this role and key, then kept between calls.
+
+    Fresh memory is slow (the system hands it over a page at a time), and a pooling layer
+    sees the same shapes call after call. Callers write the same positions every time, so
+    whatever they leave alone stays zero. Each thread keeps its own few.
+    """
+    kept = _kept.__dict__.setdefault("arrays", {})
+    if (role, key) not in kept:
+        if len(kept) >= _KEPT_ARRAYS:
+            del kept[next(iter(kept))]  # the oldest
+        kept[role, key] = np.zeros(shape, dtype=dtype)
+    return kept[role, key]
+
+
+_KEPT_ARRAYS = 16
 
 
 def _merge_subgrids(grids, x_shape, stride):
