@@ -259,10 +259,11 @@ class Grader:
                 learnt = True
             elif state.current is not None and pending[state.current] in remaining:
                 results[pending[state.current]] = _error(
-                    self.checks[pending[state.current]], _crash_message(why))
+                    self.checks[pending[state.current]], _crash_message(why, run.stderr))
             if remaining and len(results) == before and not learnt:
                 # Nothing resolved and nothing learnt: blame the first check left.
-                results[remaining[0]] = _error(self.checks[remaining[0]], _crash_message(why))
+                results[remaining[0]] = _error(self.checks[remaining[0]],
+                                               _crash_message(why, run.stderr))
             pending = [i for i in pending if i not in results]
 
     def _deadlines(self, pending: list[int], limits: Limits):
@@ -485,9 +486,11 @@ def _student_error(name: str, data: bytes, hidden: bool) -> str:
     return f"{name}: raised an error"
 
 
-def _crash_message(why: str) -> str:
+def _crash_message(why: str, stderr: str = "") -> str:
     hint = ""
-    if "time" in why:
+    if "No space left on device" in stderr:
+        hint = " (its files filled the disk space it is given: see the limits in force)"
+    elif "time" in why:
         hint = " (an infinite loop, or far slower than it needs to be?)"
     elif "SIG" in why:
         hint = " (a crash, or too much memory?)"

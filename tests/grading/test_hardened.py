@@ -491,7 +491,7 @@ def test_filling_the_disk_stops_at_the_cap_and_costs_only_the_filler(batch):
     result = results["fills_disk"]
     if os.geteuid() != 0:
         pytest.skip("out/ is a capped tmpfs only where the grader is root")
-    assert "nothing written" in json.dumps(result)
+    assert "filled the disk space it is given" in json.dumps(result)
     assert passes_except(results["reference"], set())
 
 
