@@ -4,7 +4,8 @@ The cell finds the ``assignment`` package: beside the notebook (the release), on
 (the course source), or, on Colab, on the student's Google Drive (``My Drive/assignment2``
 or a copy nested one level deeper), cloned there from the course's repository when one is
 set. It installs only what the runtime lacks, never needs a restart, and ends every failure
-with one sentence that says what to do (and stops "Run all" there) instead of a traceback.
+with one sentence that says what to do (and stops "Run all" there) instead of a traceback:
+IPython shows what an exception's ``_render_traceback_`` returns in place of the traceback.
 
 The source notebooks hold :func:`render` without a repository; the release build renders it
 again with the instructor's ``--repo-url`` (:func:`apply`), and a test keeps the source
@@ -40,9 +41,11 @@ NEEDED = {"numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib", "PIL":
           "tqdm": "tqdm"}
 
 
-def _setup_stop(what_to_do):
-    """End the set-up with one sentence, and stop "Run all" here rather than in a later cell."""
-    raise SystemExit(what_to_do)
+class SetupStopped(Exception):
+    """Stops "Run all" here rather than in a later cell; Jupyter shows only its sentence."""
+
+    def _render_traceback_(self):
+        return [str(self)]
 
 
 def _holding_assignment(*folders):
@@ -63,21 +66,22 @@ def _colab_root():
     if root:
         return root
     if not ASSIGNMENT_REPO:
-        _setup_stop(f"Upload the assignment folder, unzipped, to Google Drive as My Drive/"
-                    f"{DRIVE_FOLDER} (the folder that holds assignment/), then run this cell "
-                    "again.")
+        raise SetupStopped(f"Upload the assignment folder, unzipped, to Google Drive as "
+                           f"My Drive/{DRIVE_FOLDER} (the folder that holds assignment/), "
+                           "then run this cell again.")
     if os.path.isdir(home) and os.listdir(home):
-        _setup_stop(f"My Drive/{DRIVE_FOLDER} exists but holds no assignment/ folder: rename "
-                    "it, then run this cell again to download a fresh copy.")
+        raise SetupStopped(f"My Drive/{DRIVE_FOLDER} exists but holds no assignment/ folder: "
+                           "rename it, then run this cell again to download a fresh copy.")
     print(f"Downloading the assignment into My Drive/{DRIVE_FOLDER} ...")
     done = subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch",
                            ASSIGNMENT_BRANCH, ASSIGNMENT_REPO, home],
                           capture_output=True, text=True)
     if done.returncode != 0 or not _holding_assignment(home):
-        said = (done.stderr.strip().splitlines() or ["no assignment/ folder in it"])[-1]
-        _setup_stop(f"Could not download the assignment from {ASSIGNMENT_REPO} (git said: "
-                    f"{said}); check the link from your course and the internet connection, "
-                    "then run this cell again.")
+        said = next((line[len("fatal: "):] for line in done.stderr.splitlines()
+                     if line.startswith("fatal: ")), "no assignment/ folder in it")
+        raise SetupStopped(f"Could not download the assignment from {ASSIGNMENT_REPO} (git "
+                           f"said: {said}); check the link from your course and the internet "
+                           "connection, then run this cell again.")
     print(f"The assignment is now in My Drive/{DRIVE_FOLDER}: open the notebooks from there "
           "(right-click, Open with, Google Colaboratory) so that your work is saved.")
     return home
@@ -86,19 +90,19 @@ def _colab_root():
 ON_COLAB = "google.colab" in sys.modules
 ROOT = _holding_assignment(".", "..") or (_colab_root() if ON_COLAB else None)
 if ROOT is None:
-    _setup_stop("Start Jupyter in the assignment folder (the one that holds assignment/) "
-                "and open this notebook from there.")
+    raise SetupStopped("Start Jupyter in the assignment folder (the one that holds "
+                       "assignment/) and open this notebook from there.")
 MISSING = [package for module, package in NEEDED.items()
            if importlib.util.find_spec(module) is None]
 if MISSING and ON_COLAB:
     if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *MISSING],
                       capture_output=True).returncode != 0:
-        _setup_stop(f"Could not install {' '.join(MISSING)}: run !pip install "
-                    f"{' '.join(MISSING)} in a new cell, then run this cell again.")
+        raise SetupStopped(f"Could not install {' '.join(MISSING)}: run !pip install "
+                           f"{' '.join(MISSING)} in a new cell, then run this cell again.")
     importlib.invalidate_caches()
 elif MISSING:
-    _setup_stop(f"This Python lacks {', '.join(MISSING)}: run pip install -r requirements.txt "
-                "in the assignment folder, then restart the kernel.")
+    raise SetupStopped(f"This Python lacks {', '.join(MISSING)}: run pip install -r "
+                       "requirements.txt in the assignment folder, then restart the kernel.")
 if ON_COLAB:
     os.chdir(ROOT)  # the data and the submission are found from the assignment folder
     print(f"Using the assignment in {ROOT}")

@@ -134,6 +134,7 @@ def _one_sentence(output: str, start: str) -> str:
     lines = [l for l in output.splitlines() if start in l]
     assert len(lines) == 1, output
     assert "Traceback" not in output and "CalledProcessError" not in output, output
+    assert "An exception has occurred" not in output and "Error" not in output, output
     assert "fatal:" not in output.replace(lines[0], ""), output
     return lines[0]
 
