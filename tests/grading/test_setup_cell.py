@@ -4,6 +4,9 @@ Each case runs the rendered cell in a fresh IPython shell (a subprocess) whose w
 holds no ``assignment/``, with a fake ``google.colab`` whose ``drive.mount`` mounts a folder
 of the test's, and with the ``imp`` module gone as on Python 3.12+, its autoreload extension
 failing the way IPython 7.34's (Colab's) does without it.
+
+SETUP_CELL_PYTHON=/path/to/python runs the cases with another interpreter, e.g. Colab's
+Python 3.12 with IPython 7.34 and numpy, scipy, matplotlib, pillow and tqdm installed.
 """
 
 from __future__ import annotations
@@ -91,7 +94,8 @@ def _run(tmp_path: Path, cell: str, *, colab: bool = True, after: str = ""):
     (tmp_path / "runner.py").write_text(RUNNER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": ""}
-    done = subprocess.run([sys.executable, str(tmp_path / "runner.py"), str(drive),
+    python = os.environ.get("SETUP_CELL_PYTHON", sys.executable)
+    done = subprocess.run([python, str(tmp_path / "runner.py"), str(drive),
                            str(tmp_path / "cell.py"), str(tmp_path / "after.py"),
                            "1" if colab else "0"], cwd=work, env=env, capture_output=True,
                           text=True, timeout=300)
