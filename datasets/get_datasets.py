@@ -5,6 +5,9 @@
     python datasets/get_datasets.py imagenet_val squeezenet
     python datasets/get_datasets.py --list
 
+Every asset named is tried even when an earlier one fails; the last line says which are
+ready and which failed (exit status 1 if any failed). In a Colab cell, put `!` in front.
+
 Works from any folder. This folder is deliberately not a Python package: `datasets` is the
 name of Hugging Face's library.
 """
