@@ -22,6 +22,7 @@ from assignment.checks import CATALOGUE
 from assignment.checks.fc import FC_LAYERS
 from grading.batch import checks_only, grade_batch
 from grading.hardened import Grader, _progress, _read_file, _student_error, load_outputs
+from grading.part5 import WEIGHTS, reference_weights
 from grading.release import REPO_ROOT, stage_package
 from grading.sandbox import BWRAP, NAMESPACES, UID, Limits, level_of
 
@@ -29,7 +30,10 @@ pytestmark = pytest.mark.grading
 
 # The adversarial batch grades these checks only (layers and optim), to keep it quick.
 SUBSET = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
-          "sgd_momentum", "adam"]
+          "sgd_momentum", "adam", "conv_forward_naive"]
+# Entries whose names the batch must refuse (they are its own files, or hidden): each holds
+# the reference, and none may stop the batch or get a grade.
+REFUSED_NAMES = ("grades.csv", "grades.csv.partial", "..dots")
 LIMITS = Limits(stall_s=10, wall_s=120, submission_s=300, group_memory_mb=1024)
 
 CORRECT_AFFINE_BACKWARD = '''
@@ -241,6 +245,13 @@ def softmax_loss(x, y):
         os.waitpid(pid, 0)
     raise ValueError("no loss")
 '''),
+    "fast_conv": ("assignment/layers.py", '''
+from .fast_layers import conv_forward_fast
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    return conv_forward_fast(x, w, b, conv_param)
+'''),
     "leaks_inputs": ("assignment/layers.py", '''
 def affine_forward(x, w, b):
     raise ValueError("inputs: " + repr(x.tolist()))
@@ -274,6 +285,7 @@ def kit(tmp_path_factory):
     shutil.copytree(stub, reference)
     for rel in staged.student_files:
         shutil.copyfile(REPO_ROOT / rel, reference / rel)
+    shutil.copyfile(reference_weights(), reference / WEIGHTS)  # Part V's trained model
     folders = {"stub": stub, "reference": reference}
     for name, (rel, code) in ADVERSARIES.items():
         folder = base / name
@@ -303,13 +315,15 @@ def batch(kit, grader):
         if name == "fork_bomb" and not bounds_processes(grader.isolation):
             continue
         shutil.copytree(folder, submissions / name)
+    for name in REFUSED_NAMES:
+        shutil.copytree(folders["reference"], submissions / name)
     before = {p: p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
     out = base / "grades"
     summary = grade_batch(submissions, out, grade_one=checks_only(grader, LIMITS), workers=2,
                           checks=grader.checks, progress=False)
     after = {p: p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
     results = {}
-    for name in sorted(p.name for p in submissions.iterdir()):
+    for name in sorted(p.name for p in submissions.iterdir() if p.name not in REFUSED_NAMES):
         data = json.loads((out / name / "results.json").read_text())
         results[name] = {"score": data["score"], "output": data["output"],
                          "log": (out / name / "grading.log").read_text(),
@@ -359,8 +373,11 @@ def test_stub_fails_every_check_naming_the_function(kit, full_grader):
 
 
 def test_every_check_has_a_hidden_case():
-    """Has every check a hidden case? Without one, replaying the public values would pass."""
-    assert [c.name for c in CATALOGUE.values() if not c.hidden_cases] == []
+    """Has every check a hidden case? Without one, replaying the public values would pass.
+    Part V is judged by accuracy alone, on images the grader hands in: it ships no value to
+    replay."""
+    assert [c.name for c in CATALOGUE.values() if not c.hidden_cases
+            and not c.name.startswith("build_part5_model.")] == []
 
 
 # -- the adversarial batch ----------------------------------------------------------------------
@@ -474,6 +491,22 @@ def test_syntax_error_zeroes_only_its_module(batch):
     result = results["syntax_error"]
     assert passes_except(result, {"sgd_momentum", "adam"})
     assert "does not parse" in result["adam"]["output"]
+
+
+def test_refused_names_are_noted_and_the_batch_writes_its_table(batch):
+    summary, results, _ = batch
+    for name in REFUSED_NAMES:
+        assert any(note.startswith(f"{name}: not usable as a student name")
+                   for note in summary.skipped), summary.skipped
+    assert summary.csv is not None and summary.csv.is_file()
+    assert passes_except(results["reference"], set())
+
+
+def test_a_naive_layer_calling_the_fast_one_earns_nothing(batch):
+    _, results, _ = batch
+    result = results["fast_conv"]
+    assert passes_except(result, {"conv_forward_naive"})
+    assert "write this layer with loops and numpy" in result["conv_forward_naive"]["output"]
 
 
 def test_patching_numpy_does_not_hide_an_input_changed_in_place(batch):
