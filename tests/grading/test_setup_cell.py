@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import setup_cell
+from grading import hand_in_cell, setup_cell
 from grading.release import REPO_ROOT
 
 pytestmark = pytest.mark.grading
@@ -194,3 +194,28 @@ def test_render_puts_the_repository_and_branch_in_and_refuses_quotes():
     compile(source, "cell", "exec")
     with pytest.raises(ValueError, match="repo_url"):
         setup_cell.render('https://x"; import os')
+
+
+def _source_notebooks():
+    return [(path, nbformat.read(path, as_version=4))
+            for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))]
+
+
+def test_no_source_notebook_drifts_from_the_template():
+    template = setup_cell.render(None)
+    for path, nb in _source_notebooks():
+        cells = [c for c in nb.cells if setup_cell.is_setup_cell(c)]
+        assert len(cells) == 1, f"{path.name}: expected one set-up cell, found {len(cells)}"
+        assert cells[0].source == template, (
+            f"{path.name}: its set-up cell differs from grading/setup_cell.py; regenerate it "
+            "with setup_cell.apply(nb, setup_cell.render())")
+
+
+def test_every_source_notebook_ends_with_the_hand_in_cell():
+    for path, nb in _source_notebooks():
+        assert hand_in_cell.is_hand_in_cell(nb.cells[-1]), (
+            f"{path.name}: the last cell is not the hand-in cell; add it with "
+            "grading.hand_in_cell.ensure")
+        assert nb.cells[-1].source == hand_in_cell.SOURCE, (
+            f"{path.name}: its hand-in cell differs from grading/hand_in_cell.py")
+        assert sum(hand_in_cell.is_hand_in_cell(c) for c in nb.cells) == 1, path.name
