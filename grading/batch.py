@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -190,6 +191,11 @@ def _run_all(found: list[Submission], grade_one: GradeOne, workers: int, work: P
 
 
 def _child(send, grade_one: GradeOne, submission: Submission, scratch: Path) -> None:
+    # torch's thread pool does not survive fork: a worker whose parent ran torch (the
+    # reference outputs of the torch checks) waits forever in its first parallel region,
+    # while one thread runs inline.
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     try:
         unpacked = unpack(submission, scratch / "submission")
         graded = grade_one(submission.student, unpacked.root, scratch)
