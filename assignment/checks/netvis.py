@@ -200,12 +200,15 @@ def saliency_properties(i, got):
                       "correct class), max over channels, shape (N, H, W)")
 
 
+# The public cases of the two checks that return a map per image.
+MAP_CASES = [Case(0, "N=2, 8x8 images, 5 classes"),
+             Case(1, "batch of 1, 6x10 images", {"N": 1, "size": (6, 10)}),
+             Case(2, "N=3, 7 classes, 3 and 5 channels", {"N": 3, "C": 7, "channels": (3, 5)})]
+
 compute_saliency_maps = Check(
     name="compute_saliency_maps", notebook=NB, module=MODULE, points=3,
     make_inputs=saliency_inputs, run=saliency_run, outputs=[],
-    cases=[Case(0, "N=2, 8x8 images, 5 classes"),
-           Case(1, "batch of 1, 6x10 images", {"N": 1, "size": (6, 10)}),
-           Case(2, "N=3, 7 classes, 3 and 5 channels", {"N": 3, "C": 7, "channels": (3, 5)})],
+    cases=MAP_CASES,
     hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(60, "N=4, 10x6 images", {"N": 4, "size": (10, 6)}),
@@ -473,9 +476,7 @@ def grad_cam_properties(i, got):
 compute_grad_cam = Check(
     name="compute_grad_cam", notebook=NB, module=MODULE, points=3,
     make_inputs=saliency_inputs, run=grad_cam_run, outputs=[],
-    cases=[Case(0, "N=2, 8x8 images, 5 classes"),
-           Case(1, "batch of 1, 6x10 images", {"N": 1, "size": (6, 10)}),
-           Case(2, "N=3, 7 classes, 3 and 5 channels", {"N": 3, "C": 7, "channels": (3, 5)})],
+    cases=MAP_CASES,
     hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(66, "N=4, 10x6 images", {"N": 4, "size": (10, 6)}),

@@ -12,15 +12,7 @@ from assignment.classifiers import embedded_convnet
 from assignment.classifiers.squeezenet import SqueezeNet, load_squeezenet
 from assignment.download import SQUEEZENET
 
-pytestmark = pytest.mark.netvis
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.netvis, pytest.mark.usefixtures("torch_one_thread")]
 
 
 def _fire(index, cin, squeeze, expand):

@@ -11,15 +11,7 @@ from assignment.checks import netvis
 
 from .conftest import assert_bug_caught, run_check
 
-pytestmark = pytest.mark.netvis
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.netvis, pytest.mark.usefixtures("torch_one_thread")]
 
 
 # ---------------------------------------------------------------- correct code in another style
