@@ -10,8 +10,9 @@ take it for CIFAR-10. Accuracies on it mean nothing; minutes do.
     python benchmarks/synthetic_cifar.py build/synthetic --time Dropout   # and time notebooks
 
 ``--time`` executes each named notebook of ``notebooks/`` top to bottom with
-ASSIGNMENT_DATASETS_DIR=DIR and prints its minutes. Run it on a quiet machine, one notebook
-at a time: a full setting takes minutes.
+ASSIGNMENT_DATASETS_DIR=DIR and prints its minutes and its slowest cells (``--slowest N``,
+default 3), which say where the minutes go. Run it on a quiet machine, one notebook at a
+time: a full setting takes minutes.
 """
 
 import argparse
@@ -36,8 +37,30 @@ def write(dest, images_per_batch=CIFAR10_IMAGES_PER_BATCH, seed=embedded_cifar.S
     return folder
 
 
+def cell_seconds(nb):
+    """(seconds, cell index, first line) of each executed code cell, slowest first.
+
+    nbclient stamps every cell it runs with the kernel's execute_input and execute_reply
+    times (``metadata.execution``); their difference is the cell's own time.
+    """
+    from datetime import datetime
+
+    timed = []
+    for index, cell in enumerate(nb.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            began, ended = (datetime.fromisoformat(stamps[key].replace("Z", "+00:00"))
+                            for key in ("iopub.execute_input", "shell.execute_reply"))
+            first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+            timed.append(((ended - began).total_seconds(), index, first_line))
+    return sorted(timed, reverse=True)
+
+
 def time_notebook(name, dest, timeout=3600):
-    """Minutes to execute ``notebooks/<name>.ipynb`` top to bottom on the data in ``dest``."""
+    """Execute ``notebooks/<name>.ipynb`` top to bottom on the data in ``dest``.
+
+    Returns (minutes, the executed notebook).
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -47,7 +70,7 @@ def time_notebook(name, dest, timeout=3600):
                       MPLBACKEND="Agg")
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
-    return (time.perf_counter() - start) / 60
+    return (time.perf_counter() - start) / 60, nb
 
 
 def main(argv=None):
@@ -55,6 +78,8 @@ def main(argv=None):
     parser.add_argument("dest", type=Path, help="folder to write cifar-10-batches-py into")
     parser.add_argument("--time", action="append", default=[], metavar="NOTEBOOK",
                         help="execute this notebook on the data and print its minutes")
+    parser.add_argument("--slowest", type=int, default=3, metavar="N",
+                        help="with --time, also print the N slowest cells of each notebook")
     parser.add_argument("--images-per-batch", type=int, default=CIFAR10_IMAGES_PER_BATCH,
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -62,7 +87,10 @@ def main(argv=None):
     folder = write(args.dest, args.images_per_batch)
     print(f"wrote {folder} in {time.perf_counter() - start:.0f} s")
     for name in args.time:
-        print(f"{name}: {time_notebook(name, args.dest):.1f} min", flush=True)
+        minutes, nb = time_notebook(name, args.dest)
+        print(f"{name}: {minutes:.1f} min", flush=True)
+        for seconds, index, first_line in cell_seconds(nb)[:args.slowest]:
+            print(f"  cell {index:3d}: {seconds / 60:5.1f} min  {first_line[:70]}", flush=True)
     return 0
 
 
