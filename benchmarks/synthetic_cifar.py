@@ -49,7 +49,7 @@ def cell_seconds(nb):
     for index, cell in enumerate(nb.cells):
         stamps = cell.get("metadata", {}).get("execution", {})
         if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
-            began, ended = (datetime.fromisoformat(stamps[key].replace("Z", "+00:00"))
+            began, ended = (datetime.fromisoformat(stamps[key])
                             for key in ("iopub.execute_input", "shell.execute_reply"))
             first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
             timed.append(((ended - began).total_seconds(), index, first_line))
@@ -90,7 +90,7 @@ def main(argv=None):
         minutes, nb = time_notebook(name, args.dest)
         print(f"{name}: {minutes:.1f} min", flush=True)
         for seconds, index, first_line in cell_seconds(nb)[:args.slowest]:
-            print(f"  cell {index:3d}: {seconds / 60:5.1f} min  {first_line[:70]}", flush=True)
+            print(f"  cell {index:3d}: {seconds:6.0f} s  {first_line[:70]}", flush=True)
     return 0
 
 
