@@ -23,9 +23,9 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = "1"
 os.environ.setdefault("ASSIGNMENT_DATA", "embedded")
 
-from grading.autograde import autograde, describe_isolation  # noqa: E402
-from grading.batch import autograde_checks_only  # noqa: E402
-from grading.release import build_release  # noqa: E402
+from grading.nbgrader.autograde import autograde, describe_isolation  # noqa: E402
+from grading.hardened.batch import autograde_checks_only  # noqa: E402
+from grading.release.build import build_release  # noqa: E402
 from grading.samples import make_samples  # noqa: E402
 
 TARGET = 50

@@ -24,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from grading.batch import checks_only, grade_batch  # noqa: E402
-from grading.hardened import Grader  # noqa: E402
-from grading.release import REPO_ROOT, stage_package  # noqa: E402
-from grading.sandbox import Limits  # noqa: E402
+from grading.hardened.batch import checks_only, grade_batch  # noqa: E402
+from grading.hardened.grader import Grader  # noqa: E402
+from grading.layout import REPO_ROOT
+from grading.release.stage import stage_package  # noqa: E402
+from grading.hardened.sandbox import Limits  # noqa: E402
 
 STUDENT_FILES = ("assignment/layers.py", "assignment/optim.py", "assignment/classifiers/fc_net.py",
                  "assignment/classifiers/cnn.py")

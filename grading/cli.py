@@ -7,15 +7,15 @@ from pathlib import Path
 
 
 def _expected(args):
-    from .expected import write_public_expected
+    from grading.release.expected import write_public_expected
     path = write_public_expected()
     print(f"wrote {path}")
     return 0
 
 
 def _release(args):
-    from .release import build_release
-    from .publish import write_git, write_zip
+    from grading.release.build import build_release
+    from grading.release.publish import write_git, write_zip
     report = build_release(out=args.out, replace=args.replace, repo_url=args.repo_url,
                            branch=args.branch)
     print(f"wrote the release to {report.out}: {len(report.files)} files, "
@@ -30,8 +30,8 @@ def _release(args):
 
 
 def _check(args):
-    from .batch import check_one
-    from .reports import render_table, results_json
+    from grading.hardened.batch import check_one
+    from grading.hardened.reports import render_table, results_json
     report = check_one(args.submission, isolation=args.isolation, checks=args.only)
     if args.json:
         print(json.dumps(results_json(report.results, report.isolation), indent=2))
@@ -42,11 +42,11 @@ def _check(args):
 
 def _autograde(args):
     if args.checks_only:
-        from .batch import autograde_checks_only
+        from grading.hardened.batch import autograde_checks_only
         summary = autograde_checks_only(args.submissions, args.out, workers=args.workers,
                                         isolation=args.isolation, checks=args.only)
     else:
-        from .autograde import autograde, describe_isolation
+        from grading.nbgrader.autograde import autograde, describe_isolation
         from .errors import GradingError
         if args.only:
             raise GradingError(None, None, "autograde: --only needs --checks-only (the full "
@@ -73,7 +73,7 @@ def _demo(args):
 
 
 def _grader_options(parser):
-    from .sandbox import LEVELS
+    from grading.hardened.sandbox import LEVELS
     parser.add_argument("--isolation", choices=LEVELS,
                         help="sandbox level to use (default: the strongest that works here)")
     parser.add_argument("--only", action="append", metavar="CHECK",

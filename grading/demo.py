@@ -2,7 +2,7 @@
 
 1. build the student release from the source (``OUT/release``);
 2. make the four sample submissions of :mod:`grading.samples` (``OUT/submissions``);
-3. grade them with the full pipeline of :mod:`grading.autograde` (``OUT/grades``: results,
+3. grade them with the full pipeline of :mod:`grading.nbgrader.autograde` (``OUT/grades``: results,
    feedback, grades.csv and the nbgrader course);
 4. print the grade table (student x notebook, score/max) and one verdict per sample:
    the reference gets full marks, the stub zero, the buggy one loses exactly the checks its
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from grading.autograde import AutogradeSummary, autograde, describe_isolation
-from grading.sandbox import Limits, describe_limits
-from grading.course import Course
+from grading.nbgrader.autograde import AutogradeSummary, autograde, describe_isolation
+from grading.hardened.sandbox import Limits, describe_limits
+from grading.nbgrader.course import Course
 from grading.errors import GradingError
-from grading.reconcile import FLAG, cell_scores, grade_id_of
-from grading.release import CURRICULUM, REPO_ROOT, build_release
+from grading.nbgrader.reconcile import FLAG, cell_scores, grade_id_of
+from grading.layout import CURRICULUM, REPO_ROOT
+from grading.release.build import build_release
 from grading.samples import BUGS, SAMPLES, broken_checks, make_samples
 
 STAMP = ".grading-demo"

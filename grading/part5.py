@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grading.merge import SUBMISSION_DATA
-from grading.release import REPO_ROOT
+from grading.hardened.splice import SUBMISSION_DATA
+from grading.layout import REPO_ROOT
 
 WEIGHTS = next(iter(SUBMISSION_DATA))
 

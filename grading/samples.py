@@ -34,8 +34,9 @@ import nbformat
 
 from grading.errors import GradingError
 from grading.part5 import WEIGHTS, reference_weights
-from grading.release import NOTEBOOKS, REPO_ROOT, student_regions
-from grading.strip import SOLUTION, drop_hidden_tests, find_markers, find_regions, split_lines
+from grading.layout import NOTEBOOKS, REPO_ROOT
+from grading.release.stage import student_regions
+from grading.release.strip import SOLUTION, drop_hidden_tests, find_markers, find_regions, split_lines
 
 SAMPLES = ("reference", "stub", "buggy", "cheat")
 

@@ -1,6 +1,6 @@
 """Assembling a graded module: the student's functions inside the release's provided code.
 
-The grader (grading/merge.py) and the self-check both build the code they run this way, so
+The grader (grading/hardened/splice.py) and the self-check both build the code they run this way, so
 that what passes one passes the other.
 
 A graded module is the student's file, in the student's order, with our provided code

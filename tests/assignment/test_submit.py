@@ -12,8 +12,8 @@ import zipfile
 import nbformat
 import pytest
 
-from grading.release import REPO_ROOT
-from grading.submissions import find_submissions
+from grading.layout import REPO_ROOT
+from grading.hardened.submissions import find_submissions
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    from grading.release import build_release
+    from grading.release.build import build_release
 
     return build_release(REPO_ROOT, tmp_path_factory.mktemp("submit") / "release").out
 

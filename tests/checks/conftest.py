@@ -34,7 +34,7 @@ def public_expected():
 @pytest.fixture(scope="session")
 def stub_api(tmp_path_factory):
     """The student release of the package (solutions stripped), importable as `stub_pkg`."""
-    from grading.strip import strip_file
+    from grading.release.strip import strip_file
 
     dest = tmp_path_factory.mktemp("stub") / "stub_pkg"
     shutil.copytree(ROOT / "assignment", dest, ignore=shutil.ignore_patterns("__pycache__"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from assignment import data_utils
-from grading.release import REPO_ROOT
+from grading.layout import REPO_ROOT
 
 pytestmark = pytest.mark.data
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.release import REPO_ROOT
+from grading.layout import REPO_ROOT
 
 # The nbgrader path executes one notebook (the whole pipeline is the same for every
 # notebook); the hardened checks of every notebook run in test_samples.
@@ -46,7 +46,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def built_release(tmp_path_factory) -> Path:
     """The student release of this repository (every notebook)."""
-    from grading.release import build_release
+    from grading.release.build import build_release
 
     out = tmp_path_factory.mktemp("e2e") / "release"
     build_release(REPO_ROOT, out)
@@ -75,7 +75,7 @@ def _alter_metadata(path: Path) -> None:
 def full_batch(sample_dirs, tmp_path_factory) -> FullBatch:
     """The full pipeline over the samples, the reference a second time, a broken zip and a
     reference whose notebook is not JSON, with two workers, on one notebook."""
-    from grading.autograde import autograde
+    from grading.nbgrader.autograde import autograde
 
     if NOTEBOOK is None:
         pytest.skip("no notebook to grade in this source tree")

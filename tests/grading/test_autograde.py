@@ -1,4 +1,4 @@
-"""Tests of grading/autograde.py: the full pipeline (nbgrader in a confined kernel, hardened
+"""Tests of grading/nbgrader/autograde.py: the full pipeline (nbgrader in a confined kernel, hardened
 grader, reconciliation, feedback) on the real source.
 
 The slow tests share one batch (``full_batch`` in conftest.py): the four samples, the
@@ -14,12 +14,12 @@ import threading
 import pytest
 
 from assignment.checks import CATALOGUE
-from grading.autograde import (COURSE_FOLDER, merge_into, open_course, private_copy,
+from grading.nbgrader.autograde import (COURSE_FOLDER, merge_into, open_course, private_copy,
                                unusable_notebooks)
-from grading.course import ASSIGNMENT, COURSE_ID, Course
+from grading.nbgrader.course import ASSIGNMENT, COURSE_ID, Course
 from grading.errors import GradingError
-from grading.reconcile import cell_scores, grade_id_of
-from grading.release import build_course
+from grading.nbgrader.reconcile import cell_scores, grade_id_of
+from grading.release.build import build_course
 from tests.grading.conftest import tree_digest
 from tests.grading.test_release import write_fake_source
 

@@ -2,7 +2,7 @@
 survive fork)?"""
 import pytest
 
-from grading.batch import Graded, grade_batch
+from grading.hardened.batch import Graded, grade_batch
 
 pytestmark = pytest.mark.grading
 

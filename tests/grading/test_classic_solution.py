@@ -30,7 +30,7 @@ import pytest
 
 from assignment.checks import CATALOGUE
 from assignment.checks.api import MODULES
-from grading.release import REPO_ROOT
+from grading.layout import REPO_ROOT
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 

@@ -11,7 +11,8 @@ import pytest
 
 from assignment.checks import CATALOGUE
 from grading.cli import main
-from grading.release import REPO_ROOT, stage_package
+from grading.layout import REPO_ROOT
+from grading.release.stage import stage_package
 
 pytestmark = pytest.mark.grading
 

@@ -1,4 +1,4 @@
-"""Tests of grading/course.py: the nbgrader course, its config and the traps it closes.
+"""Tests of grading/nbgrader/course.py: the nbgrader course, its config and the traps it closes.
 
 The slow tests run nbgrader 0.9.6 for real on the fake source of test_release: a course is
 built, a release is turned into submissions, and ``nbgrader autograde`` grades them.
@@ -15,10 +15,10 @@ import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from grading.course import (ASSIGNMENT, CELL_TIMEOUT, COURSE_ID, WARNING_PATTERN, Course,
+from grading.nbgrader.course import (ASSIGNMENT, CELL_TIMEOUT, COURSE_ID, WARNING_PATTERN, Course,
                             check_student_id, register)
 from grading.errors import CourseError, ReleaseError
-from grading.release import build_course
+from grading.release.build import build_course
 from tests.grading.test_release import write_fake_source
 
 pytestmark = pytest.mark.grading
@@ -174,7 +174,7 @@ def graded(tmp_path_factory):
     ``wrong`` gets shapes right and values wrong, edits a provided file and leaves the
     written answer blank; ``right`` is correct and answers. Neither fills the solution cell.
     """
-    from grading.release import build_release
+    from grading.release.build import build_release
 
     root = tmp_path_factory.mktemp("course")
     source = write_fake_source(root / "source")

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from grading.autograde import COURSE_FOLDER
+from grading.nbgrader.autograde import COURSE_FOLDER
 from grading.cli import main
-from grading.course import Course
+from grading.nbgrader.course import Course
 from grading.demo import (STAMP, _fresh, gradebook_verdict, grade_table, read_grades,
                           sample_verdicts)
 from grading.errors import GradingError
-from grading.reconcile import FLAG
+from grading.nbgrader.reconcile import FLAG
 
 pytestmark = pytest.mark.grading
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from assignment.checks import PublicExpected
-from grading.expected import public_expected_arrays, stale_entries
+from grading.release.expected import public_expected_arrays, stale_entries
 
-from grading.release import REPO_ROOT as ROOT
+from grading.layout import REPO_ROOT as ROOT
 
 pytestmark = pytest.mark.grading
 
 RECOMPUTE = ("import sys, numpy as np\n"
-             "from grading.expected import public_expected_arrays\n"
+             "from grading.release.expected import public_expected_arrays\n"
              "np.savez(sys.argv[1], **public_expected_arrays())\n")
 
 

@@ -1,14 +1,14 @@
-"""Tests of grading/feedback.py: HTML feedback with no hidden test text in it."""
+"""Tests of grading/nbgrader/feedback.py: HTML feedback with no hidden test text in it."""
 
 from __future__ import annotations
 
 import nbformat
 import pytest
 
-from grading.autograde import COURSE_FOLDER, FEEDBACK_FOLDER
-from grading.feedback import (HIDDEN_NOTE, REDACTED_LINE, RedactHidden, collect_feedback,
+from grading.nbgrader.autograde import COURSE_FOLDER, FEEDBACK_FOLDER
+from grading.nbgrader.feedback import (HIDDEN_NOTE, REDACTED_LINE, RedactHidden, collect_feedback,
                               hidden_lines, leaks_in, scrub, split_hidden)
-from grading.release import REPO_ROOT
+from grading.layout import REPO_ROOT
 
 pytestmark = pytest.mark.grading
 

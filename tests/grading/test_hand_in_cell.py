@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from grading import hand_in_cell
+from grading.release import hand_in_cell
 
 pytestmark = pytest.mark.grading
 

@@ -1,4 +1,4 @@
-"""Tests of grading/hardened.py: scores that code a student writes cannot forge.
+"""Tests of grading/hardened/grader.py: scores that code a student writes cannot forge.
 
 The reference submission (the source's student files in the release) must pass every
 check and the release stub fail every one. Adversarial submissions are graded together in
@@ -20,11 +20,12 @@ import pytest
 
 from assignment.checks import CATALOGUE
 from assignment.checks.fc import FC_LAYERS
-from grading.batch import checks_only, grade_batch
-from grading.hardened import Grader, _progress, _read_file, _student_error, load_outputs
+from grading.hardened.batch import checks_only, grade_batch
+from grading.hardened.grader import Grader, _progress, _read_file, _student_error, load_outputs
 from grading.part5 import WEIGHTS, reference_weights
-from grading.release import REPO_ROOT, stage_package
-from grading.sandbox import BWRAP, NAMESPACES, UID, Limits, level_of
+from grading.layout import REPO_ROOT
+from grading.release.stage import stage_package
+from grading.hardened.sandbox import BWRAP, NAMESPACES, UID, Limits, level_of
 
 pytestmark = pytest.mark.grading
 

@@ -1,4 +1,4 @@
-"""Tests of grading/kernel.py: the confined kernel nbgrader runs notebooks in."""
+"""Tests of grading/nbgrader/kernel.py: the confined kernel nbgrader runs notebooks in."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from grading import kernel
-from grading.kernel import CONFIG_LINES, KERNEL_NAME, install_kernel_spec, socket_config_line
-from grading.sandbox import NAMESPACES, RLIMITS, detect_isolation, level_of
+from grading.nbgrader import kernel
+from grading.nbgrader.kernel import CONFIG_LINES, KERNEL_NAME, install_kernel_spec, socket_config_line
+from grading.hardened.sandbox import NAMESPACES, RLIMITS, detect_isolation, level_of
 
 pytestmark = pytest.mark.grading
 
@@ -125,7 +125,7 @@ def test_weakest_level_still_runs_the_kernel(tmp_path, secret):
 def test_launcher_refuses_tcp_connections(tmp_path, capsys):
     """Does the launcher refuse a TCP connection file (its kernel would sit in a network
     namespace nbgrader cannot reach) with a message naming the config to set?"""
-    from grading.kernel import _parse, launch
+    from grading.nbgrader.kernel import _parse, launch
 
     connection = tmp_path / "kernel.json"
     connection.write_text(json.dumps({"transport": "tcp", "ip": "127.0.0.1", "shell_port": 1}))

@@ -1,4 +1,4 @@
-"""Tests of grading/leaks.py: the scan that makes a leaking release build fail."""
+"""Tests of grading/release/leaks.py: the scan that makes a leaking release build fail."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from grading.errors import LeakError
-from grading.leaks import (PUBLIC_DATA, check_release, fingerprint_lines, normalise, scan)
+from grading.release.leaks import (PUBLIC_DATA, check_release, fingerprint_lines, normalise, scan)
 
 pytestmark = pytest.mark.grading
 
@@ -56,7 +56,7 @@ def test_marker_in_binary_file_is_found(tmp_path):
     assert found(root) == {("assignment/blob.bin", None, None)}
 
 
-@pytest.mark.parametrize("rel", ["grading/release.py", "tests/test_x.py", ".git/config",
+@pytest.mark.parametrize("rel", ["grading/release/build.py", "tests/test_x.py", ".git/config",
                                  "benchmarks/bench.py", ".ci/run", "assignment/__pycache__/x.pyc",
                                  "build/x.txt"])
 def test_instructor_folder_is_found_once(tmp_path, rel):

@@ -1,11 +1,11 @@
-"""Tests of grading/locked_cells.py: a notebook whose nbgrader metadata or locked cells were
+"""Tests of grading/nbgrader/locked_cells.py: a notebook whose nbgrader metadata or locked cells were
 edited is restored, not dropped, and flagged."""
 import copy
 
 import nbformat
 import pytest
 
-from grading.locked_cells import FLAG, restore, restore_folder
+from grading.nbgrader.locked_cells import FLAG, restore, restore_folder
 
 pytestmark = pytest.mark.grading
 

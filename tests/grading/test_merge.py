@@ -1,4 +1,4 @@
-"""Tests of grading/merge.py: which code of a submission the hardened grader imports."""
+"""Tests of grading/hardened/splice.py: which code of a submission the hardened grader imports."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import textwrap
 
 import pytest
 
-from grading.merge import MergeError, bound_names, build_trusted_copy, merge_module, merge_submission
-from grading.release import REPO_ROOT
-from grading.strip import strip_file
+from grading.hardened.splice import MergeError, bound_names, build_trusted_copy, merge_module, merge_submission
+from grading.layout import REPO_ROOT
+from grading.release.strip import strip_file
 
 pytestmark = pytest.mark.grading
 

@@ -1,4 +1,4 @@
-"""Tests of grading/notebook_transforms.py: what of a source notebook is reference-only."""
+"""Tests of grading/release/notebook_transforms.py: what of a source notebook is reference-only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from grading.errors import StripError
-from grading.notebook_transforms import (check_markers, mentions, nbgrader_metadata_problem,
+from grading.release.notebook_transforms import (check_markers, mentions, nbgrader_metadata_problem,
                                          reference_and_code_lines)
 from tests.grading.test_release import ANSWER, fake_notebook, nbgrader_meta
 

@@ -1,9 +1,9 @@
-"""Tests of grading/outputs.py: no cell's output can make a stored notebook or its feedback
+"""Tests of grading/nbgrader/outputs.py: no cell's output can make a stored notebook or its feedback
 huge."""
 import nbformat
 import pytest
 
-from grading.outputs import cap_notebook_files, cap_outputs
+from grading.nbgrader.outputs import cap_notebook_files, cap_outputs
 
 pytestmark = pytest.mark.grading
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from assignment.checks import pytorch
-from grading.batch import check_one
+from grading.hardened.batch import check_one
 from grading.cli import main as cli_main
-from grading.merge import SUBMISSION_DATA, copy_data_file
+from grading.hardened.splice import SUBMISSION_DATA, copy_data_file
 from grading.part5 import WEIGHTS, reference_weights
-from grading.release import REPO_ROOT
-from grading.sandbox import Limits
+from grading.layout import REPO_ROOT
+from grading.hardened.sandbox import Limits
 
 pytestmark = [pytest.mark.grading, pytest.mark.pytorch, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import zipfile
 import nbformat
 import pytest
 
-from grading import publish, setup_cell
+from grading.release import publish, setup_cell
 
 pytestmark = pytest.mark.grading
 

@@ -1,4 +1,4 @@
-"""Tests of grading/reconcile.py: hardened scores into the gradebook, disagreements flagged.
+"""Tests of grading/nbgrader/reconcile.py: hardened scores into the gradebook, disagreements flagged.
 
 The course is the fake source of test_release, graded once by nbgrader for one student (the
 release as it is: the test cell of affine_forward fails in the kernel, the warning cell
@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 
 from assignment.checks import CaseOutcome, CheckResult
-from grading.autograde import private_copy
-from grading.course import ASSIGNMENT, COURSE_ID
-from grading.reconcile import (FLAG, Disagreement, Reconciled, cell_scores, flag, reconcile,
+from grading.nbgrader.autograde import private_copy
+from grading.nbgrader.course import ASSIGNMENT, COURSE_ID
+from grading.nbgrader.reconcile import (FLAG, Disagreement, Reconciled, cell_scores, flag, reconcile,
                                grade_id_of)
-from grading.release import build_course
-from grading.reports import grade_rows, results_json
+from grading.release.build import build_course
+from grading.hardened.reports import grade_rows, results_json
 from tests.grading.test_release import write_fake_source
 
 pytestmark = pytest.mark.grading

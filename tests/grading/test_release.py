@@ -1,4 +1,4 @@
-"""Tests of grading/release.py: the student release built from a source tree."""
+"""Tests of grading/release/build.py: the student release built from a source tree."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from grading.errors import LeakError, ReleaseError, StripError
-from grading.release import (REPO_ROOT, assemble, build_release, notebook_index, select_notebooks,
-                             stage_datasets_tool, stage_notebook_assets, stage_notebooks,
-                             stage_package, stage_source, stage_top_files, student_regions)
+from grading.layout import REPO_ROOT, select_notebooks
+from grading.release.build import assemble, build_release
+from grading.release.stage import notebook_index, stage_datasets_tool, stage_notebook_assets, stage_notebooks, stage_package, stage_source, stage_top_files, student_regions
 
 pytestmark = pytest.mark.grading
 
@@ -129,11 +129,11 @@ def write_fake_source(root: Path) -> Path:
         "datasets/README.md": "# Data\n",
         "datasets/cifar-10-batches-py/data_batch_1": "data that must not ship",
         "datasets/cifar-10-python.tar.gz.part": "partial download",
-        "grading/student_README.md": (REPO_ROOT / "grading/student_README.md").read_text(),
+        "grading/release/student_README.md": (REPO_ROOT / "grading/release/student_README.md").read_text(),
         "grading/secret.py": "REFERENCE = 1\n",
         "tests/test_x.py": "def test_x():\n    pass\n",
         "requirements.txt": "numpy\n",
-        "grading/student_requirements.txt": "numpy\n",
+        "grading/release/student_requirements.txt": "numpy\n",
         "Makefile": "all:\n",
     }
     for rel, text in files.items():
@@ -240,8 +240,8 @@ def test_stage_datasets_tool_copies_no_data(tmp_path):
 def test_stage_top_files_needs_the_student_readme(tmp_path):
     """Is a missing student README an error naming it?"""
     source = write_fake_source(tmp_path / "src")
-    (source / "grading/student_README.md").unlink()
-    with pytest.raises(ReleaseError, match="grading/student_README.md: stage_top_files"):
+    (source / "grading/release/student_README.md").unlink()
+    with pytest.raises(ReleaseError, match="grading/release/student_README.md: stage_top_files"):
         stage_top_files(source, tmp_path / "out")
 
 
@@ -292,7 +292,7 @@ def test_release_layout_is_flat_and_complete(fake_build):
     assert report.notebooks == ("FullyConnectedNets.ipynb",)
     assert (report.stripped_regions, report.hidden_regions) == (2, 1)
     assert (report.out / "README.md").read_text() == \
-        (REPO_ROOT / "grading/student_README.md").read_text()
+        (REPO_ROOT / "grading/release/student_README.md").read_text()
 
 
 def test_release_notebook_is_stubbed_cleared_and_locked(fake_build):
@@ -452,10 +452,10 @@ def copy_of_repository(dest: Path) -> Path:
         if (REPO_ROOT / folder).is_dir():
             shutil.copytree(REPO_ROOT / folder, dest / folder, ignore=ignore)
     (dest / "grading").mkdir(parents=True)
-    shutil.copyfile(REPO_ROOT / "grading/student_README.md", dest / "grading/student_README.md")
+    shutil.copyfile(REPO_ROOT / "grading/release/student_README.md", dest / "grading/release/student_README.md")
     shutil.copyfile(REPO_ROOT / "requirements.txt", dest / "requirements.txt")
-    shutil.copyfile(REPO_ROOT / "grading/student_requirements.txt",
-                    dest / "grading/student_requirements.txt")
+    shutil.copyfile(REPO_ROOT / "grading/release/student_requirements.txt",
+                    dest / "grading/release/student_requirements.txt")
     return dest
 
 

@@ -1,4 +1,4 @@
-"""Tests of grading/reports.py: results.json, grades.csv and the table read results, never score."""
+"""Tests of grading/hardened/reports.py: results.json, grades.csv and the table read results, never score."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from assignment.checks import CaseOutcome, CheckResult
-from grading.reports import (CSV_FIELDS, feedback, grade_rows, render_table, results_json,
+from grading.hardened.reports import (CSV_FIELDS, feedback, grade_rows, render_table, results_json,
                              write_grades_csv, write_results_json)
 
 pytestmark = pytest.mark.grading

@@ -10,11 +10,12 @@ import nbformat
 import pytest
 
 from assignment.checks import CATALOGUE
-from grading.batch import autograde_checks_only
-from grading.release import REPO_ROOT, student_regions
+from grading.hardened.batch import autograde_checks_only
+from grading.layout import REPO_ROOT
+from grading.release.stage import student_regions
 from grading.samples import (BUGS, SAMPLES, Bug, SampleError, apply_bug, broken_checks,
                              fill_solution_cells, make_samples, reference_text)
-from grading.strip import MARKERS
+from grading.release.strip import MARKERS
 from tests.grading.conftest import tree_digest
 
 pytestmark = pytest.mark.grading

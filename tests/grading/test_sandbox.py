@@ -1,4 +1,4 @@
-"""Tests of grading/sandbox.py: limits, isolation levels, and what sandboxed code cannot reach."""
+"""Tests of grading/hardened/sandbox.py: limits, isolation levels, and what sandboxed code cannot reach."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grading.release import REPO_ROOT
-from grading.sandbox import (BWRAP, NAMESPACES, RLIMITS, UID, UID_BASE, UID_SPAN, Limits, Sandbox,
+from grading.layout import REPO_ROOT
+from grading.hardened.sandbox import (BWRAP, NAMESPACES, RLIMITS, UID, UID_BASE, UID_SPAN, Limits, Sandbox,
                              SandboxError, detect_isolation, level_of)
 
 pytestmark = pytest.mark.grading
@@ -360,7 +360,7 @@ def test_memory_is_capped_over_all_processes(strongest):
 
 
 def _memory_group_possible():
-    from grading.sandbox import _MemoryGroup
+    from grading.hardened.sandbox import _MemoryGroup
     group = _MemoryGroup.make(64)
     if group is None:
         return False
@@ -369,7 +369,7 @@ def _memory_group_possible():
 
 
 def test_every_limit_is_described():
-    from grading.sandbox import describe_limits
+    from grading.hardened.sandbox import describe_limits
     text = describe_limits(Limits())
     for words in ("per check", "per submission", "per process", "disk:", "output kept"):
         assert words in text

@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import hand_in_cell, setup_cell
-from grading.release import REPO_ROOT
+from grading.release import hand_in_cell, setup_cell
+from grading.layout import REPO_ROOT
 
 pytestmark = pytest.mark.grading
 
@@ -207,7 +207,7 @@ def test_no_source_notebook_drifts_from_the_template():
         cells = [c for c in nb.cells if setup_cell.is_setup_cell(c)]
         assert len(cells) == 1, f"{path.name}: expected one set-up cell, found {len(cells)}"
         assert cells[0].source == template, (
-            f"{path.name}: its set-up cell differs from grading/setup_cell.py; regenerate it "
+            f"{path.name}: its set-up cell differs from grading/release/setup_cell.py; regenerate it "
             "with setup_cell.apply(nb, setup_cell.render())")
 
 
@@ -215,7 +215,7 @@ def test_every_source_notebook_ends_with_the_hand_in_cell():
     for path, nb in _source_notebooks():
         assert hand_in_cell.is_hand_in_cell(nb.cells[-1]), (
             f"{path.name}: the last cell is not the hand-in cell; add it with "
-            "grading.hand_in_cell.ensure")
+            "grading.release.hand_in_cell.ensure")
         assert nb.cells[-1].source == hand_in_cell.SOURCE, (
-            f"{path.name}: its hand-in cell differs from grading/hand_in_cell.py")
+            f"{path.name}: its hand-in cell differs from grading/release/hand_in_cell.py")
         assert sum(hand_in_cell.is_hand_in_cell(c) for c in nb.cells) == 1, path.name

@@ -1,11 +1,11 @@
-"""Tests of grading/stand_ins.py and the runner's proxies: the reference answers calls from the
+"""Tests of grading/hardened/stand_ins.py and the runner's proxies: the reference answers calls from the
 sandbox for the layers standing in, and nothing else."""
 import numpy as np
 import pytest
 
 from assignment.checks import family, load_api
-from grading.runner import StandInCache, decode, encode
-from grading.stand_ins import MAX_DIM, StandIns
+from grading.hardened.runner import StandInCache, decode, encode
+from grading.hardened.stand_ins import MAX_DIM, StandIns
 
 pytestmark = pytest.mark.grading
 

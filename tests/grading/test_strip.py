@@ -1,4 +1,4 @@
-"""Tests of grading/strip.py: solution and hidden-test regions of .py files."""
+"""Tests of grading/release/strip.py: solution and hidden-test regions of .py files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from grading.errors import StripError
-from grading.strip import (HIDDEN, SOLUTION, code_lines, drop_hidden_tests, find_markers,
+from grading.release.strip import (HIDDEN, SOLUTION, code_lines, drop_hidden_tests, find_markers,
                            find_regions, source_line, split_lines, strip_file, strip_solutions)
 
 pytestmark = pytest.mark.grading

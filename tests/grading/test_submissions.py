@@ -1,4 +1,4 @@
-"""Tests of grading/submissions.py: finding submissions and copying them safely."""
+"""Tests of grading/hardened/submissions.py: finding submissions and copying them safely."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from grading.submissions import (Submission, SubmissionError, SubmissionLimits, find_submissions,
+from grading.hardened.submissions import (Submission, SubmissionError, SubmissionLimits, find_submissions,
                                  unpack)
 
 pytestmark = pytest.mark.grading
@@ -136,7 +136,7 @@ def test_reserved_hidden_and_formula_names(tmp_path):
 
 
 def test_csv_fields_cannot_be_formulas(tmp_path):
-    from grading.reports import CSV_FIELDS, write_grades_csv
+    from grading.hardened.reports import CSV_FIELDS, write_grades_csv
     row = dict.fromkeys(CSV_FIELDS, "x")
     row.update(student="=HYPERLINK(\"http://x\")", score=-1, message="@SUM(A1)")
     text = write_grades_csv(tmp_path / "grades.csv", [row]).read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from grading.release import REPO_ROOT
+from grading.layout import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.dropout]
 
@@ -56,7 +56,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A release of one notebook served by Jupyter; yields (base URL, token, release)."""
-    from grading.release import build_release
+    from grading.release.build import build_release
 
     base = tmp_path_factory.mktemp("browser")
     release = build_release(REPO_ROOT, base / "release", notebooks=[NOTEBOOK]).out

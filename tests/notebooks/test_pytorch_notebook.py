@@ -6,8 +6,9 @@ import types
 import nbformat
 import pytest
 
-from grading.release import notebook_index, select_notebooks, stage_package
-from grading.strip import find_regions
+from grading.release.stage import notebook_index, stage_package
+from grading.layout import select_notebooks
+from grading.release.strip import find_regions
 
 from .conftest import NOTEBOOK_DIR, ROOT
 

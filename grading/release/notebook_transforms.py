@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from grading.errors import ReleaseError, StripError
-from grading.strip import HIDDEN, SOLUTION, find_markers
+from grading.release.strip import HIDDEN, SOLUTION, find_markers
 
 
 def load(path: Path, display: str | None = None) -> nbformat.NotebookNode:

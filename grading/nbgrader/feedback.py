@@ -26,9 +26,10 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-from grading.leaks import normalise
-from grading.outputs import cap_outputs
-from grading.strip import HIDDEN, MARKERS, find_markers
+from grading.release.leaks import normalise
+from grading.layout import REPO_ROOT
+from grading.nbgrader.outputs import cap_outputs
+from grading.release.strip import HIDDEN, MARKERS, find_markers
 
 HIDDEN_NOTE = "# (hidden tests ran here; they are not shown)"
 REDACTED_LINE = "[hidden test line removed]"
@@ -37,18 +38,17 @@ MIN_HIDDEN_CHARS = 10
 HIDDEN_MARKERS = (MARKERS["BEGIN", HIDDEN], MARKERS["END", HIDDEN])
 _TAG = re.compile(r"<[^>]*>")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def config_lines() -> list[str]:
     """nbgrader config lines that put :class:`RedactHidden` into ``generate_feedback``."""
     return [
-        "# Feedback leaves out hidden tests (grading/feedback.py).",
+        "# Feedback leaves out hidden tests (grading/nbgrader/feedback.py).",
         "import sys as _sys",
         f"_sys.path.insert(0, {str(REPO_ROOT)!r})",
         "c.GenerateFeedback.preprocessors = ['nbgrader.preprocessors.GetGrades', "
         "'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor', "
-        "'grading.feedback.RedactHidden']",
+        "'grading.nbgrader.feedback.RedactHidden']",
     ]
 
 

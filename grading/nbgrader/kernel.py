@@ -5,10 +5,10 @@ code. Left as it is, the kernel runs as the grader's user in the course folder a
 the gradebook (hidden tests in plain text) and the instructor's source. The kernel spec that
 :func:`install_kernel_spec` writes starts this file instead of ``ipykernel_launcher``::
 
-    python -I grading/kernel.py --isolation LEVEL --data DIR --hide PATH... -f CONNECTION_FILE
+    python -I grading/nbgrader/kernel.py --isolation LEVEL --data DIR --hide PATH... -f CONNECTION_FILE
 
 This launcher runs trusted, as the grader. It copies the kernel's working folder (the
-autograded submission, nbgrader's copy) into a :class:`grading.sandbox.Sandbox` without the
+autograded submission, nbgrader's copy) into a :class:`grading.hardened.sandbox.Sandbox` without the
 notebooks (nbgrader has put the hidden tests back into them), adds a copy of the embedded
 dataset, and runs ipykernel there at the isolation level given, with the sandbox's limits.
 
@@ -35,7 +35,7 @@ DATASETS = "data"       # inside the sandbox: the copy of the embedded dataset
 FONTS_CONF = "fonts.conf"
 WORK_IGNORED = ("*.ipynb", ".ipynb_checkpoints", "__pycache__", "*.pyc")
 CONFIG_LINES = (
-    "# Notebooks run in the confined kernel of grading/kernel.py, over Unix sockets.",
+    "# Notebooks run in the confined kernel of grading/nbgrader/kernel.py, over Unix sockets.",
     f"c.Execute.kernel_name = {KERNEL_NAME!r}",
     "c.KernelManager.transport = 'ipc'",
 )
@@ -55,12 +55,12 @@ def install_kernel_spec(folder: Path, *, isolation: str, data: Path | None,
                         memory_mb: int = 4096) -> Path:
     """Write the kernel spec under ``folder/kernels/``; put ``folder`` on JUPYTER_PATH.
 
-    ``isolation`` is a level of :mod:`grading.sandbox` (detected once by the caller);
+    ``isolation`` is a level of :mod:`grading.hardened.sandbox` (detected once by the caller);
     ``data`` the folder holding ``embedded/`` (copied into every kernel's sandbox);
     ``hide`` paths the kernel must not see even where the Python install is bound;
     ``wall_s`` bounds the life of one kernel (one notebook).
     """
-    from grading.sandbox import level_of
+    from grading.hardened.sandbox import level_of
 
     spec_dir = Path(folder) / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def install_kernel_spec(folder: Path, *, isolation: str, data: Path | None,
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     """The launcher's options; the rest (nbgrader's ``extra_arguments``) goes to ipykernel."""
-    parser = argparse.ArgumentParser(prog="grading/kernel.py")
+    parser = argparse.ArgumentParser(prog="grading/nbgrader/kernel.py")
     parser.add_argument("--isolation", required=True)
     parser.add_argument("--wall", type=int, default=3600)
     parser.add_argument("--memory", type=int, default=4096)
@@ -94,7 +94,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def launch(args: argparse.Namespace) -> int:
     """Run one kernel in a sandbox until it exits; its exit status."""
-    from grading.sandbox import Limits, Sandbox
+    from grading.hardened.sandbox import Limits, Sandbox
 
     work = Path.cwd()
     info = json.loads(args.connection_file.read_text())
@@ -163,5 +163,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run as a script with -I: neither the working folder (the student's files) nor the
     # environment may choose what the launcher imports; the repository root is put first.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     sys.exit(main())

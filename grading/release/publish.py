@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading import setup_cell
+from grading.release import setup_cell
 from grading.errors import ReleaseError
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"

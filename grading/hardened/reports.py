@@ -4,7 +4,7 @@ table is the self-check's (:func:`assignment.check.render_table`).
 Each function reads :class:`CheckResult` objects and never re-scores. A message names the
 case(s) it happened in ("[hidden case 'batch of 1']"); a hidden case's message is the
 check's own (trusted) text or, for an error the student's code raised, only its type (see
-``grading.hardened``), so no report repeats a hidden case's inputs.
+``grading.hardened.grader``), so no report repeats a hidden case's inputs.
 """
 
 from __future__ import annotations

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from assignment.checks import CATALOGUE, CaseOutcome, CheckResult
-from grading.hardened import Grader, HardenedReport
-from grading.reports import grade_rows, write_grades_csv, write_results_json
-from grading.sandbox import Limits
-from grading.submissions import Submission, find_submissions, unpack
+from grading.hardened.grader import Grader, HardenedReport
+from grading.hardened.reports import grade_rows, write_grades_csv, write_results_json
+from grading.hardened.sandbox import Limits
+from grading.hardened.submissions import Submission, find_submissions, unpack
 
 
 @dataclass

@@ -7,20 +7,20 @@ Once per batch, before the workers fork (:meth:`Pipeline.prepare`):
 - the grading course (``release.build_course``: staged source, config, gradebook) in
   ``OUT/.nbgrader``, or the one a previous batch left there, so that the formgrader's
   manual grades survive a regrade; its config runs notebooks in the confined kernel of
-  :mod:`grading.kernel` and renders feedback through :class:`grading.feedback.RedactHidden`;
+  :mod:`grading.nbgrader.kernel` and renders feedback through :class:`grading.nbgrader.feedback.RedactHidden`;
 - the embedded dataset, generated once and copied into every kernel's sandbox;
 - the hardened :class:`~grading.hardened.Grader` with every reference output computed;
 - the isolation level of the kernels (the strongest that works here, as for the grader).
 
 Per submission, in a worker process (:meth:`Pipeline.grade_one`, a ``GradeOne`` hook of
-:func:`grading.batch.grade_batch`, which unpacks a private copy of the submission first):
+:func:`grading.hardened.batch.grade_batch`, which unpacks a private copy of the submission first):
 
 1. the hardened grader scores every check of the course's notebooks (authoritative);
 2. a private copy of the course grades the submission with ``nbgrader autograde``;
-3. :func:`grading.reconcile.reconcile` writes the hardened scores into that gradebook and
+3. :func:`grading.nbgrader.reconcile.reconcile` writes the hardened scores into that gradebook and
    flags every disagreement with the kernel;
 4. ``nbgrader generate_feedback``; the HTML goes to ``OUT/<student>/feedback/`` once
-   :func:`grading.feedback.collect_feedback` finds no hidden test text in it;
+   :func:`grading.nbgrader.feedback.collect_feedback` finds no hidden test text in it;
 5. the student's grades and files are merged into the batch course, under a lock.
 
 Why a private course per submission rather than workers sharing one: each worker's kernels
@@ -54,15 +54,16 @@ from typing import Iterable
 
 import nbformat
 
-from grading import feedback, kernel, locked_cells
-from grading.batch import BatchSummary, Graded, grade_batch
-from grading.course import COURSE_ID, Course, check_student_id
+from grading.nbgrader import feedback, kernel, locked_cells
+from grading.hardened.batch import BatchSummary, Graded, grade_batch
+from grading.nbgrader.course import COURSE_ID, Course, check_student_id
 from grading.errors import GradingError
-from grading.hardened import Grader
-from grading.reconcile import reconcile
-from grading.release import REPO_ROOT, build_course, select_notebooks
-from grading.outputs import cap_notebook_files
-from grading.sandbox import DESCRIPTIONS, Limits, detect_isolation, level_of
+from grading.hardened.grader import Grader
+from grading.nbgrader.reconcile import reconcile
+from grading.layout import REPO_ROOT, select_notebooks
+from grading.release.build import build_course
+from grading.nbgrader.outputs import cap_notebook_files
+from grading.hardened.sandbox import DESCRIPTIONS, Limits, detect_isolation, level_of
 
 COURSE_FOLDER = ".nbgrader"
 FEEDBACK_FOLDER = "feedback"

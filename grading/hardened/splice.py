@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assignment.checks.assemble import HELPER_MODULES, MergeError, bound_names, merge_module
-from grading.release import REPO_ROOT, notebook_index, select_notebooks, stage_package
+from grading.layout import PACKAGE, REPO_ROOT, select_notebooks
+from grading.release.stage import notebook_index, stage_package
 
 __all__ = ["HELPER_MODULES", "MergeError", "Merged", "TrustedCopy", "bound_names",
-           "build_trusted_copy", "merge_module", "merge_submission", "module_file"]
+           "build_trusted_copy", "merge_module", "merge_submission"]
 
-PACKAGE = "assignment"
 MAX_MODULE_BYTES = 1_000_000
 # Data files a submission may carry (release-relative path: the most bytes accepted), copied
 # beside the merged package for the checks that read them (Part V's trained weights).
@@ -74,12 +74,6 @@ def build_trusted_copy(dest: Path, source_root: Path = REPO_ROOT) -> TrustedCopy
     for path in HELPER_MODULES:
         names.setdefault(path, [])
     return TrustedCopy(dest, {path: tuple(tops) for path, tops in names.items()})
-
-
-def module_file(short: str) -> str:
-    """Release-relative path of a module known to the checks by its short name ('fc_net')."""
-    from assignment.checks.api import MODULES
-    return f"{PACKAGE}/{MODULES[short].replace('.', '/')}.py"
 
 
 def merge_submission(trusted: TrustedCopy, submission: Path, dest: Path) -> Merged:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Callable
 
 from grading.errors import GradingError
-from grading.runner import MAX_FRAME, SERVICE_ENV, read_frame, write_frame
+from grading.hardened.runner import MAX_FRAME, SERVICE_ENV, read_frame, write_frame
 
 NAMESPACES = "namespaces+uid"
 BWRAP = "bwrap"

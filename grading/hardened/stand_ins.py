@@ -3,7 +3,7 @@
 A model check (``FullyConnectedNet.loss``) calls the student's layers. Where one of them
 failed its own check, the grader judges the model again with that layer replaced by the
 reference, so the model's check judges what the model's own code does. The reference stays
-in this process: the sandboxed runner calls it through a channel (:mod:`grading.runner`
+in this process: the sandboxed runner calls it through a channel (:mod:`grading.hardened.runner`
 proxies, served here by :class:`StandIns`), sending arguments and receiving results as plain
 arrays; a forward pass's cache stays here and the sandbox holds an opaque handle. Only the
 functions whose checks already failed stand in, so calling them cannot earn the points of
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grading.runner import decode, encode
+from grading.hardened.runner import decode, encode
 
 MAX_ELEMENTS = 2**20  # per array: the model checks use arrays of a few hundred entries
 MAX_DIM = 4096  # so that a matrix product of two admitted arrays stays within ~128 MB

@@ -2,14 +2,14 @@
 
 Trusted side (this process): builds each case's inputs, computes the expected outputs with
 the reference package (the source, solutions in place), and judges. Untrusted side (a
-sandboxed process, :mod:`grading.runner`): imports the merged code (:mod:`grading.merge`)
+sandboxed process, :mod:`grading.hardened.runner`): imports the merged code (:mod:`grading.hardened.splice`)
 and writes plain arrays. The expected values never enter the sandbox; its outputs are read
 back only once every process of it is dead, loaded without pickle, checked for size and
 dtype (numbers and booleans only) and judged here, so a forged or tampered output is just
 a wrong answer. Public and hidden cases run.
 
 A bug is charged once: a check that failed while a layer it `uses` failed its own check is
-run again with correct layers standing in for the failing ones (:mod:`grading.stand_ins`),
+run again with correct layers standing in for the failing ones (:mod:`grading.hardened.stand_ins`),
 and that second verdict counts.
 
 Fail closed: a graded file that does not parse scores its module's checks 0; a check that
@@ -41,10 +41,11 @@ from assignment.checks import (CATALOGUE, CaseOutcome, CheckResult, family, judg
                                name_dependencies, run_case)
 from assignment.checks.core import mutated_inputs
 from grading.errors import GradingError
-from grading.merge import Merged, build_trusted_copy, merge_submission, module_file
-from grading.release import REPO_ROOT
-from grading.sandbox import DESCRIPTIONS, Limits, Sandbox, detect_isolation, level_of
-from grading.stand_ins import StandIns
+from grading.hardened.splice import Merged, build_trusted_copy, merge_submission
+from grading.layout import module_file
+from grading.layout import REPO_ROOT
+from grading.hardened.sandbox import DESCRIPTIONS, Limits, Sandbox, detect_isolation, level_of
+from grading.hardened.stand_ins import StandIns
 
 RUNNER = Path(__file__).with_name("runner.py")
 MAX_MEMBERS = 512

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from assignment.checks import CaseOutcome, CheckResult
-from grading.course import COURSE_ID, Course
+from grading.nbgrader.course import COURSE_ID, Course
 
 FLAG = "possible tampering"
 FLAG_CASE = "kernel vs hardened"
