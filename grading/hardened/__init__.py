@@ -1,0 +1,7 @@
+"""Stage 2, the hardened grader: every check of the catalogue, outside the student's kernel.
+
+``submissions`` unpacks each submission safely, ``splice`` puts the student's functions
+into the trusted release copy, ``grader`` runs the checks on it in a ``sandbox`` through
+``runner`` (with ``stand_ins`` for failing layers), ``batch`` does it for a folder of
+submissions in worker processes, and ``reports`` writes results.json and grades.csv.
+"""
