@@ -14,6 +14,7 @@ From a notebook:
 The checks compare your outputs with the reference outputs of fixed cases (shipped as data),
 your gradients with numeric ones, and look for shapes, dtypes and inputs changed in place.
 """
+
 import argparse
 import sys
 
@@ -30,16 +31,18 @@ def select(names=(), notebook=None):
     """The checks named (a check's name, or a notebook's name for all of its checks)."""
     wanted = list(CATALOGUE.values())
     if notebook:
-        stem = notebook[:-len(".ipynb")] if notebook.endswith(".ipynb") else notebook
+        stem = notebook[: -len(".ipynb")] if notebook.endswith(".ipynb") else notebook
         if stem not in notebooks():
-            raise ValueError(f"check: unknown notebook {notebook!r}; the notebooks are "
-                             f"{', '.join(notebooks())}")
+            raise ValueError(
+                f"check: unknown notebook {notebook!r}; the notebooks are {', '.join(notebooks())}"
+            )
         wanted = [c for c in wanted if c.notebook == stem]
     if names:
         unknown = [n for n in names if n not in CATALOGUE and n not in notebooks()]
         if unknown:
-            raise ValueError(f"check: unknown name(s) {', '.join(unknown)}; "
-                             f"known checks: {', '.join(CATALOGUE)}")
+            raise ValueError(
+                f"check: unknown name(s) {', '.join(unknown)}; known checks: {', '.join(CATALOGUE)}"
+            )
         wanted = [c for c in wanted if c.name in names or c.notebook in names]
     return wanted
 
@@ -59,7 +62,9 @@ def render_table(results, isolation=None):
     lines = [f"{'check':<{width}}  result  points", f"{'-' * width}  ------  ------"]
     for r in results:
         label = LABELS.get(r.status, "FAIL")
-        lines.append(f"{r.name:<{width}}  {label:<6}  {as_points(r.score):g}/{as_points(r.max_score):g}")
+        lines.append(
+            f"{r.name:<{width}}  {label:<6}  {as_points(r.score):g}/{as_points(r.max_score):g}"
+        )
     total, out_of = sum(r.score for r in results), sum(r.max_score for r in results)
     lines.append(f"{'total':<{width}}  {'':6}  {as_points(total):g}/{as_points(out_of):g}")
     if isolation:
@@ -73,8 +78,8 @@ def render_table(results, isolation=None):
 
 def feedback(result):
     """What a student reads about one result: each failure once, with the cases it happened
-    in, then the notes."""
-    return "\n".join(t for t in (result.message, result.notes) if t)
+    in, then the notes, then any flag for review."""
+    return "\n".join(t for t in (result.message, result.notes, *result.flags) if t)
 
 
 def as_points(value):
@@ -100,7 +105,9 @@ def grade(name, hidden=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m assignment.check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m assignment.check", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("names", nargs="*", help="checks or notebooks to run (default: all)")
     parser.add_argument("--notebook", help="only the checks of this notebook")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")

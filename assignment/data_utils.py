@@ -23,16 +23,16 @@ from . import embedded_cifar
 
 # Found from this file, so it is the same whether a notebook runs in notebooks/, the
 # repository root or a student release (which has the same assignment/ and datasets/).
-DATASETS_DIR = Path(__file__).resolve().parent.parent / 'datasets'
-CIFAR10_FOLDER = 'cifar-10-batches-py'
-EMBEDDED_FOLDER = 'embedded'
-IMAGENET_VAL_FILE = 'imagenet_val_25.npz'
-SQUEEZENET_FILE = 'squeezenet1_1-b8a52dc0.pth'
+DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+CIFAR10_FOLDER = "cifar-10-batches-py"
+EMBEDDED_FOLDER = "embedded"
+IMAGENET_VAL_FILE = "imagenet_val_25.npz"
+SQUEEZENET_FILE = "squeezenet1_1-b8a52dc0.pth"
 # The 1,000 ImageNet class names, line i for class i (the WordNet lemmas of the sorted synset
 # ids, taken from timm 1.0.31's data/_info/imagenet_synset_to_lemma.txt). The sample's own
 # label_map has 999: class 134 ("crane", the bird) collided with class 517 (the machine).
-IMAGENET_CLASSES_FILE = Path(__file__).with_name('imagenet_classes.txt')
-SOURCES = ('auto', 'cifar10', 'embedded')
+IMAGENET_CLASSES_FILE = Path(__file__).with_name("imagenet_classes.txt")
+SOURCES = ("auto", "cifar10", "embedded")
 CIFAR10_FILES = [*embedded_cifar.BATCH_FILES, embedded_cifar.META_FILE]
 
 _announced = False  # the embedded-data notice is printed once per process
@@ -40,7 +40,7 @@ _announced = False  # the embedded-data notice is printed once per process
 
 def datasets_dir():
     """Return the folder that holds the datasets: $ASSIGNMENT_DATASETS_DIR or DATASETS_DIR."""
-    override = os.environ.get('ASSIGNMENT_DATASETS_DIR')
+    override = os.environ.get("ASSIGNMENT_DATASETS_DIR")
     return Path(override).expanduser() if override else DATASETS_DIR
 
 
@@ -63,16 +63,18 @@ def squeezenet_weights_path():
     """Return the path of the SqueezeNet 1.1 weights; FileNotFoundError when they are missing."""
     path = datasets_dir() / SQUEEZENET_FILE
     if not path.is_file():
-        raise FileNotFoundError(f'squeezenet_weights_path: {path} not found. Fetch it with: '
-                                f'{fetch_command("squeezenet")}')
+        raise FileNotFoundError(
+            f"squeezenet_weights_path: {path} not found. Fetch it with: "
+            f"{fetch_command('squeezenet')}"
+        )
     return path
 
 
 def fetch_command(asset):
     """Return the shell command that downloads `asset` to where the loaders look for it."""
-    command = f'python datasets/get_datasets.py {asset}'
+    command = f"python datasets/get_datasets.py {asset}"
     if datasets_dir() != DATASETS_DIR:
-        command += f' --dest {shlex.quote(str(datasets_dir()))}'
+        command += f" --dest {shlex.quote(str(datasets_dir()))}"
     return command
 
 
@@ -112,8 +114,9 @@ def load_CIFAR10(root):
     return Xtr.astype(np.float64), ytr, Xte.astype(np.float64), yte
 
 
-def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,
-                     subtract_mean=True, source=None):
+def get_CIFAR10_data(
+    num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True, source=None
+):
     """Load CIFAR-10 split for training, validation and test, ready for the classifiers.
 
     The validation images are the training rows that follow the first num_training ones;
@@ -137,21 +140,23 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,
     - X_test: float64 array (N_test, 3, 32, 32); y_test: int array (N_test,)
     """
     sizes = (num_training, num_validation, num_test)
-    for name, value in zip(('num_training', 'num_validation', 'num_test'), sizes):
+    for name, value in zip(("num_training", "num_validation", "num_test"), sizes):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f'get_CIFAR10_data: {name} must be an integer >= 0, got {value!r}')
+            raise ValueError(f"get_CIFAR10_data: {name} must be an integer >= 0, got {value!r}")
     source = _resolve_source(source)
-    use_real = source == 'cifar10' or (source == 'auto' and has_cifar10())
+    use_real = source == "cifar10" or (source == "auto" and has_cifar10())
     if use_real:
         if not has_cifar10():
             raise FileNotFoundError(
                 f"get_CIFAR10_data: source='cifar10' but CIFAR-10 is not in {cifar10_dir()}. "
-                f'Fetch it with: {fetch_command("cifar10")}')
+                f"Fetch it with: {fetch_command('cifar10')}"
+            )
         Xtr, ytr, Xte, yte = _read_cifar10(cifar10_dir())
         if num_training + num_validation > len(Xtr) or num_test > len(Xte):
             raise ValueError(
-                f'get_CIFAR10_data: CIFAR-10 has {len(Xtr)} training and {len(Xte)} test '
-                f'images; asked for {num_training} + {num_validation} and {num_test}')
+                f"get_CIFAR10_data: CIFAR-10 has {len(Xtr)} training and {len(Xte)} test "
+                f"images; asked for {num_training} + {num_validation} and {num_test}"
+            )
     else:
         Xtr, ytr, Xte, yte = _read_cifar10(embedded_cifar.generate(embedded_dir()))
         used = _clamp(sizes, len(Xtr), len(Xte))
@@ -159,20 +164,20 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,
         num_training, num_validation, num_test = used
 
     X_train = Xtr[:num_training].astype(np.float64)
-    X_val = Xtr[num_training:num_training + num_validation].astype(np.float64)
+    X_val = Xtr[num_training : num_training + num_validation].astype(np.float64)
     X_test = Xte[:num_test].astype(np.float64)
     if subtract_mean and num_training:
-        mean_image = X_train.mean(axis=0)                              # (32, 32, 3)
+        mean_image = X_train.mean(axis=0)  # (32, 32, 3)
         X_train -= mean_image
         X_val -= mean_image
         X_test -= mean_image
     return {
-        'X_train': X_train.transpose(0, 3, 1, 2).copy(),               # (N, C, H, W)
-        'y_train': ytr[:num_training],
-        'X_val': X_val.transpose(0, 3, 1, 2).copy(),                   # (N, C, H, W)
-        'y_val': ytr[num_training:num_training + num_validation],
-        'X_test': X_test.transpose(0, 3, 1, 2).copy(),                 # (N, C, H, W)
-        'y_test': yte[:num_test],
+        "X_train": X_train.transpose(0, 3, 1, 2).copy(),  # (N, C, H, W)
+        "y_train": ytr[:num_training],
+        "X_val": X_val.transpose(0, 3, 1, 2).copy(),  # (N, C, H, W)
+        "y_val": ytr[num_training : num_training + num_validation],
+        "X_test": X_test.transpose(0, 3, 1, 2).copy(),  # (N, C, H, W)
+        "y_test": yte[:num_test],
     }
 
 
@@ -188,16 +193,18 @@ def load_imagenet_val(num=None):
     - class_names: dict from class index to its name, all 1,000 classes
       (load_imagenet_class_names; the file's own map lacks class 134)
     """
-    if num is not None and (isinstance(num, bool) or not isinstance(num, (int, np.integer))
-                            or num < 0):
-        raise ValueError(f'load_imagenet_val: num must be None or an integer >= 0, got {num!r}')
+    if num is not None and (
+        isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0
+    ):
+        raise ValueError(f"load_imagenet_val: num must be None or an integer >= 0, got {num!r}")
     path = imagenet_val_path()
     if not path.is_file():
-        raise FileNotFoundError(f'load_imagenet_val: {path} not found. Fetch it with: '
-                                f'{fetch_command("imagenet_val")}')
+        raise FileNotFoundError(
+            f"load_imagenet_val: {path} not found. Fetch it with: {fetch_command('imagenet_val')}"
+        )
     # Only the arrays: the file's pickled label_map is not needed, so nothing is unpickled.
     with np.load(path, allow_pickle=False) as f:
-        X, y = f['X'], f['y']
+        X, y = f["X"], f["y"]
     if num is not None:
         X, y = X[:num], y[:num]
     return X, y, dict(enumerate(load_imagenet_class_names()))
@@ -205,21 +212,24 @@ def load_imagenet_val(num=None):
 
 def load_imagenet_class_names():
     """Return the list of the 1,000 ImageNet class names, index i for class i."""
-    names = IMAGENET_CLASSES_FILE.read_text(encoding='utf-8').splitlines()
+    names = IMAGENET_CLASSES_FILE.read_text(encoding="utf-8").splitlines()
     if len(names) != 1000:
-        raise ValueError(f'load_imagenet_class_names: {IMAGENET_CLASSES_FILE} should hold '
-                         f'1000 lines, one name per class; it has {len(names)}')
+        raise ValueError(
+            f"load_imagenet_class_names: {IMAGENET_CLASSES_FILE} should hold "
+            f"1000 lines, one name per class; it has {len(names)}"
+        )
     return names
 
 
 def _resolve_source(source):
-    origin = 'source'
+    origin = "source"
     if source is None:
-        origin = 'ASSIGNMENT_DATA'
-        source = os.environ.get('ASSIGNMENT_DATA') or 'auto'
+        origin = "ASSIGNMENT_DATA"
+        source = os.environ.get("ASSIGNMENT_DATA") or "auto"
     if source not in SOURCES:
-        raise ValueError(f'get_CIFAR10_data: {origin} must be one of {", ".join(SOURCES)}; '
-                         f'got {source!r}')
+        raise ValueError(
+            f"get_CIFAR10_data: {origin} must be one of {', '.join(SOURCES)}; got {source!r}"
+        )
     return source
 
 
@@ -236,34 +246,41 @@ def _announce(source, asked, used, available_train, available_test):
     if _announced:
         return
     _announced = True
-    why = ("source='embedded'" if source == 'embedded'
-           else f'CIFAR-10 was not found in {cifar10_dir()}')
-    sizes = f'{used[0]} training, {used[1]} validation, {used[2]} test images'
+    why = (
+        "source='embedded'"
+        if source == "embedded"
+        else f"CIFAR-10 was not found in {cifar10_dir()}"
+    )
+    sizes = f"{used[0]} training, {used[1]} validation, {used[2]} test images"
     if used != asked:
-        sizes += ' (asked for {}, {}, {}: reduced to fit)'.format(*asked)
-    print(f'get_CIFAR10_data: {why}, so this uses the embedded synthetic stand-in '
-          f'({available_train} training and {available_test} test images in '
-          f'{embedded_dir()}): {sizes}. Accuracies on it are not comparable with '
-          f'CIFAR-10. For the real data run: {fetch_command("cifar10")}')
+        sizes += " (asked for {}, {}, {}: reduced to fit)".format(*asked)
+    print(
+        f"get_CIFAR10_data: {why}, so this uses the embedded synthetic stand-in "
+        f"({available_train} training and {available_test} test images in "
+        f"{embedded_dir()}): {sizes}. Accuracies on it are not comparable with "
+        f"CIFAR-10. For the real data run: {fetch_command('cifar10')}"
+    )
 
 
 def _read_batch(filename):
-    with open(filename, 'rb') as f:
+    with open(filename, "rb") as f:
         # latin1 reads the Python 2 pickles of the real dataset with str keys.
-        batch = pickle.load(f, encoding='latin1')
-    X = batch['data'].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)     # (N, 32, 32, 3)
-    return X, np.array(batch['labels'])
+        batch = pickle.load(f, encoding="latin1")
+    X = batch["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, 32, 32, 3)
+    return X, np.array(batch["labels"])
 
 
 def _read_cifar10(root):
     root = Path(root)
     missing = [name for name in CIFAR10_FILES if not (root / name).is_file()]
     if missing:
-        raise FileNotFoundError(f'load_CIFAR10: {root} does not hold CIFAR-10 (missing '
-                                f'{", ".join(missing)}). Fetch it with: '
-                                f'{fetch_command("cifar10")}')
-    parts = [_read_batch(root / f'data_batch_{b}') for b in range(1, 6)]
-    Xte, yte = _read_batch(root / 'test_batch')
+        raise FileNotFoundError(
+            f"load_CIFAR10: {root} does not hold CIFAR-10 (missing "
+            f"{', '.join(missing)}). Fetch it with: "
+            f"{fetch_command('cifar10')}"
+        )
+    parts = [_read_batch(root / f"data_batch_{b}") for b in range(1, 6)]
+    Xte, yte = _read_batch(root / "test_batch")
     Xtr = np.concatenate([X for X, _ in parts])
     ytr = np.concatenate([y for _, y in parts])
     return Xtr, ytr, Xte, yte

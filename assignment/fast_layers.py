@@ -15,14 +15,15 @@ float32 inputs stay float32 (the products then run in single precision, about tw
 fast); float64 stays float64. On ties in a pooling window the gradient goes to the first
 maximum in row-major order, as np.argmax (and max_pool_backward_naive) would pick it.
 """
+
 import math
 import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-
 # ---------------------------------------------------------------------------- convolution
+
 
 def conv_forward_fast(x, w, b, conv_param):
     """Convolutional layer as matrix products (im2col).
@@ -41,8 +42,13 @@ def conv_forward_fast(x, w, b, conv_param):
     """
     stride, pad = _conv_geometry("conv_forward_fast", x, w, b, conv_param)
     dtype = _float_dtype(x)
-    out = _convolve(x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False),
-                    stride, pad)
+    out = _convolve(
+        x.astype(dtype, copy=False),
+        w.astype(dtype, copy=False),
+        b.astype(dtype, copy=False),
+        stride,
+        pad,
+    )
     cache = (x, w, b, conv_param)
     return out, cache
 
@@ -56,7 +62,9 @@ def _convolve(x, w, b, stride, pad):
     for n in grid.chunks:
         prod = _matmul_into(w_rows, grid.im2col(x[n]), grid.prod)  # (F, n*H'*Ws)
         # Filter-major and Ws wide; out is example-major like every other layer's.
-        np.add(grid.crop(prod), b[:, None, None, None], out=out[n].transpose(1, 0, 2, 3))  # (F, n, H', W')
+        np.add(
+            grid.crop(prod), b[:, None, None, None], out=out[n].transpose(1, 0, 2, 3)
+        )  # (F, n, H', W')
     return out
 
 
@@ -88,7 +96,9 @@ def conv_backward_fast(dout, cache):
     # less than the sums of col2im when the filters have no more output than input channels.
     as_convolution = stride == 1 and HH == WW and pad < HH and F <= C
     if as_convolution:
-        w_flipped = w.astype(dtype, copy=False).transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]  # (C, F, HH, WW)
+        w_flipped = w.astype(dtype, copy=False).transpose(1, 0, 2, 3)[
+            :, :, ::-1, ::-1
+        ]  # (C, F, HH, WW)
         dx = _convolve(dout, np.ascontiguousarray(w_flipped), np.zeros(C, dtype), 1, HH - 1 - pad)
     else:
         dx = np.empty(x.shape, dtype=dtype)
@@ -105,7 +115,11 @@ def conv_backward_fast(dout, cache):
         if not as_convolution:
             grid.col2im(w_rows, dout_rows, dx[n])
     dw = np.ascontiguousarray(dw_cols.T).reshape(w.shape)  # (F, C, HH, WW)
-    return dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False), db.astype(b.dtype, copy=False)
+    return (
+        dx.astype(x.dtype, copy=False),
+        dw.astype(w.dtype, copy=False),
+        db.astype(b.dtype, copy=False),
+    )
 
 
 # The batch goes through a few examples at a time. A chunk's column matrix, about
@@ -113,7 +127,7 @@ def conv_backward_fast(dout, cache):
 # one matrix for the whole batch can take hundreds of megabytes of freshly allocated
 # memory, which is slow to fill and to read back. At least _MIN_CHUNK examples go together
 # so that the Python loop around the chunks costs little.
-_CHUNK_BYTES = 2 ** 21
+_CHUNK_BYTES = 2**21
 _MIN_CHUNK = 4
 
 
@@ -175,8 +189,11 @@ class _ColumnGrid:
         self.prod = np.empty((F, min(step, N) * self.width), dtype=dtype)
         # Where x's pixels go in the sub-grids, and which run each window offset reads.
         self.parts = list(self._parts())
-        self.offsets = [(kh, kw, kh % stride, kw % stride, (kh // stride) * self.Ws + kw // stride)
-                        for kh in range(HH) for kw in range(WW)]
+        self.offsets = [
+            (kh, kw, kh % stride, kw % stride, (kh // stride) * self.Ws + kw // stride)
+            for kh in range(HH)
+            for kw in range(WW)
+        ]
         self.views = {}  # (method, n) -> the array views its loop uses, made once
 
     def _parts(self):
@@ -193,7 +210,7 @@ class _ColumnGrid:
     def _runs(self, grids, n):
         """The run view (C, n, H'*Ws) of the flattened sub-grids that each window offset reads."""
         flat = grids.reshape(*grids.shape[:4], -1)  # (s, s, C, n, rows*Ws)
-        return [flat[a, b, :, :n, shift:shift + self.width] for _, _, a, b, shift in self.offsets]
+        return [flat[a, b, :, :n, shift : shift + self.width] for _, _, a, b, shift in self.offsets]
 
     def _im2col_views(self, n):
         """(columns, runs) view pairs, one per sub-grid (a, b), that im2col copies.
@@ -208,9 +225,23 @@ class _ColumnGrid:
         for a in range(min(s, self.HH)):
             for b in range(min(s, self.WW)):
                 grid = flat[a, b]  # (C, n, rows*Ws)
-                shape = (grid.shape[0], len(range(a, self.HH, s)), len(range(b, self.WW, s)), n, self.width)
-                strides = (grid.strides[0], Ws * grid.strides[2], grid.strides[2], grid.strides[1], grid.strides[2])
-                runs = as_strided(grid, shape, strides, writeable=False)  # (C, HH/s, WW/s, n, H'*Ws)
+                shape = (
+                    grid.shape[0],
+                    len(range(a, self.HH, s)),
+                    len(range(b, self.WW, s)),
+                    n,
+                    self.width,
+                )
+                strides = (
+                    grid.strides[0],
+                    Ws * grid.strides[2],
+                    grid.strides[2],
+                    grid.strides[1],
+                    grid.strides[2],
+                )
+                runs = as_strided(
+                    grid, shape, strides, writeable=False
+                )  # (C, HH/s, WW/s, n, H'*Ws)
                 pairs.append((self.cols[:, a::s, b::s, :n], runs))
         return pairs
 
@@ -228,13 +259,13 @@ class _ColumnGrid:
 
     def crop(self, prod):
         """(F, n*H'*Ws) -> view (F, n, H', W')"""
-        return prod.reshape(prod.shape[0], -1, self.H_out, self.Ws)[..., :self.W_out]
+        return prod.reshape(prod.shape[0], -1, self.H_out, self.Ws)[..., : self.W_out]
 
     def widen(self, dout):
         """dout (n, F, H', W') -> (F, n*H'*Ws), zero in the columns crop drops."""
         n, F = dout.shape[:2]
         wide = self.wide[:, :n]  # (F, n, H', Ws), its cropped columns still zero
-        wide[..., :self.W_out] = dout.transpose(1, 0, 2, 3)
+        wide[..., : self.W_out] = dout.transpose(1, 0, 2, 3)
         return wide.reshape(F, -1)
 
     def col2im(self, w_rows, dout_rows, dx):
@@ -252,8 +283,10 @@ class _ColumnGrid:
         dgrids = self.dgrids
         if ("col2im", n) not in self.views:
             dcols = dcols.reshape(*self.cols.shape[:3], n, self.width)  # (C, HH, WW, n, H'*Ws)
-            self.views["col2im", n] = [(run, dcols[:, kh, kw])
-                                       for (kh, kw, *_), run in zip(self.offsets, self._runs(dgrids, n))]
+            self.views["col2im", n] = [
+                (run, dcols[:, kh, kw])
+                for (kh, kw, *_), run in zip(self.offsets, self._runs(dgrids, n))
+            ]
         dgrids[:, :, :, :n] = 0
         for run, column_rows in self.views["col2im", n]:
             run += column_rows  # (C, n, H'*Ws)
@@ -265,7 +298,7 @@ class _ColumnGrid:
 def _matmul_into(a, b, work):
     """a @ b, written into the start of the contiguous array work (which must be big enough)."""
     shape = (a.shape[0], b.shape[1])
-    return np.matmul(a, b, out=work.reshape(-1)[:math.prod(shape)].reshape(shape))
+    return np.matmul(a, b, out=work.reshape(-1)[: math.prod(shape)].reshape(shape))
 
 
 def _conv_out_size(x_shape, HH, WW, stride, pad):
@@ -277,24 +310,32 @@ def _conv_geometry(name, x, w, b, conv_param):
     """Check the shapes of a convolution; return (stride, pad) or raise a ValueError."""
     stride, pad = conv_param["stride"], conv_param["pad"]
     if not (_is_int(stride) and stride >= 1 and _is_int(pad) and pad >= 0):
-        raise ValueError(f"{name}: expected an integer stride >= 1 and pad >= 0, "
-                         f"got stride={stride!r}, pad={pad!r}")
+        raise ValueError(
+            f"{name}: expected an integer stride >= 1 and pad >= 0, "
+            f"got stride={stride!r}, pad={pad!r}"
+        )
     if np.ndim(x) != 4 or np.ndim(w) != 4:
-        raise ValueError(f"{name}: expected x (N, C, H, W) and w (F, C, HH, WW), "
-                         f"got x {np.shape(x)} and w {np.shape(w)}")
+        raise ValueError(
+            f"{name}: expected x (N, C, H, W) and w (F, C, HH, WW), "
+            f"got x {np.shape(x)} and w {np.shape(w)}"
+        )
     if x.shape[1] != w.shape[1]:
-        raise ValueError(f"{name}: x has C={x.shape[1]} channels but w {w.shape} expects "
-                         f"C={w.shape[1]}")
+        raise ValueError(
+            f"{name}: x has C={x.shape[1]} channels but w {w.shape} expects C={w.shape[1]}"
+        )
     if np.shape(b) != (w.shape[0],):
         raise ValueError(f"{name}: expected b of shape (F,) = ({w.shape[0]},), got {np.shape(b)}")
     H_padded, W_padded = x.shape[2] + 2 * pad, x.shape[3] + 2 * pad
     if w.shape[2] > H_padded or w.shape[3] > W_padded:
-        raise ValueError(f"{name}: filter HH x WW = {w.shape[2]} x {w.shape[3]} is larger than "
-                         f"the padded input {H_padded} x {W_padded} (x {x.shape}, pad={pad})")
+        raise ValueError(
+            f"{name}: filter HH x WW = {w.shape[2]} x {w.shape[3]} is larger than "
+            f"the padded input {H_padded} x {W_padded} (x {x.shape}, pad={pad})"
+        )
     return stride, pad
 
 
 # ---------------------------------------------------------------------------- max pooling
+
 
 def max_pool_forward_fast(x, pool_param):
     """Max pooling (no padding), picking the faster method for the shape.
@@ -366,11 +407,15 @@ def max_pool_forward_reshape(x, pool_param):
     """
     ph, pw, stride = _pool_geometry("max_pool_forward_reshape", np.shape(x), pool_param)
     if max_pool_method(x.shape, pool_param) != "reshape":
-        raise ValueError(f"max_pool_forward_reshape: needs pool_height == pool_width == stride "
-                         f"dividing H and W, got {ph} x {pw} windows, stride {stride}, x {x.shape}; "
-                         f"use max_pool_forward_general")
+        raise ValueError(
+            f"max_pool_forward_reshape: needs pool_height == pool_width == stride "
+            f"dividing H and W, got {ph} x {pw} windows, stride {stride}, x {x.shape}; "
+            f"use max_pool_forward_general"
+        )
     windows = _tiled_windows(x, ph, pw)  # (ph, pw, N, C, H', W')
-    out, first = _max_and_first_argmax(windows[k] for k in np.ndindex(ph, pw))  # (N, C, H', W') each
+    out, first = _max_and_first_argmax(
+        windows[k] for k in np.ndindex(ph, pw)
+    )  # (N, C, H', W') each
     return out, (x.shape, x.dtype, first, pool_param)
 
 
@@ -400,7 +445,9 @@ def max_pool_backward_reshape(dout, cache):
 def _tiled_windows(x, ph, pw):
     """View x (N, C, H, W) as (ph, pw, N, C, H/ph, W/pw); [kh, kw] is offset (kh, kw) of all windows."""
     N, C, H, W = x.shape
-    return x.reshape(N, C, H // ph, ph, W // pw, pw).transpose(3, 5, 0, 1, 2, 4)  # (ph, pw, N, C, H', W')
+    return x.reshape(N, C, H // ph, ph, W // pw, pw).transpose(
+        3, 5, 0, 1, 2, 4
+    )  # (ph, pw, N, C, H', W')
 
 
 def max_pool_forward_general(x, pool_param):
@@ -425,7 +472,9 @@ def max_pool_forward_general(x, pool_param):
     ph, pw, stride = _pool_geometry("max_pool_forward_general", np.shape(x), pool_param)
     grids, shifts = _split_subgrids(x, ph, pw, stride)
     size = math.prod(_subgrid_shape(x.shape, stride))
-    out_wide, first = _max_and_first_argmax(grids[a, b, s:s + size] for a, b, s in shifts)  # (N*C*Hs*Ws,)
+    out_wide, first = _max_and_first_argmax(
+        grids[a, b, s : s + size] for a, b, s in shifts
+    )  # (N*C*Hs*Ws,)
     H_out, W_out = _pool_out_size(x.shape, ph, pw, stride)
     out = _as_subgrid(out_wide, x.shape, stride)[:, :, :H_out, :W_out].copy()  # (N, C, H', W')
     return out, (x.shape, grids.dtype, shifts, first, pool_param)
@@ -456,7 +505,7 @@ def max_pool_backward_general(dout, cache):
     grad = _kept_zeros("grad", key, size, dtype)
     for i, (a, b, s) in enumerate(shifts):
         np.equal(first, i, out=is_first)
-        dgrids[a, b, s:s + size] += np.multiply(is_first, dout_wide, out=grad)
+        dgrids[a, b, s : s + size] += np.multiply(is_first, dout_wide, out=grad)
     return _merge_subgrids(dgrids, x_shape, stride)
 
 
@@ -472,13 +521,19 @@ def _split_subgrids(x, ph, pw, stride):
     """
     shape = _subgrid_shape(x.shape, stride)
     Ws = shape[3]
-    shifts = [(kh % stride, kw % stride, (kh // stride) * Ws + kw // stride)
-              for kh, kw in np.ndindex(ph, pw)]
-    grids = _kept_zeros("grids", (x.shape, ph, pw, stride, x.dtype), (stride, stride, math.prod(shape) + shifts[-1][2]),
-                        x.dtype)
+    shifts = [
+        (kh % stride, kw % stride, (kh // stride) * Ws + kw // stride)
+        for kh, kw in np.ndindex(ph, pw)
+    ]
+    grids = _kept_zeros(
+        "grids",
+        (x.shape, ph, pw, stride, x.dtype),
+        (stride, stride, math.prod(shape) + shifts[-1][2]),
+        x.dtype,
+    )
     for a, b in np.ndindex(stride, stride):
         part = x[:, :, a::stride, b::stride]
-        _as_subgrid(grids[a, b], x.shape, stride)[:, :, :part.shape[2], :part.shape[3]] = part
+        _as_subgrid(grids[a, b], x.shape, stride)[:, :, : part.shape[2], : part.shape[3]] = part
     return grids, shifts
 
 
@@ -505,7 +560,9 @@ def _merge_subgrids(grids, x_shape, stride):
     x = np.empty(x_shape, dtype=grids.dtype)  # the sub-grids partition x, so all of it is written
     for a, b in np.ndindex(stride, stride):
         part = x[:, :, a::stride, b::stride]
-        part[...] = _as_subgrid(grids[a, b], x_shape, stride)[:, :, :part.shape[2], :part.shape[3]]
+        part[...] = _as_subgrid(grids[a, b], x_shape, stride)[
+            :, :, : part.shape[2], : part.shape[3]
+        ]
     return x
 
 
@@ -518,7 +575,7 @@ def _subgrid_shape(x_shape, stride):
 def _as_subgrid(flat, x_shape, stride):
     """View the start of a flat array as one (N, C, Hs, Ws) sub-grid."""
     shape = _subgrid_shape(x_shape, stride)
-    return flat[:math.prod(shape)].reshape(shape)  # (N, C, Hs, Ws)
+    return flat[: math.prod(shape)].reshape(shape)  # (N, C, Hs, Ws)
 
 
 def _max_and_first_argmax(values):
@@ -555,17 +612,22 @@ def _pool_geometry(name, x_shape, pool_param):
     """Check a pooling layer's shapes; return (pool_height, pool_width, stride) or raise a ValueError."""
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     if not all(_is_int(v) and v >= 1 for v in (ph, pw, stride)):
-        raise ValueError(f"{name}: expected integer pool_height, pool_width and stride >= 1, "
-                         f"got {ph!r}, {pw!r}, {stride!r}")
+        raise ValueError(
+            f"{name}: expected integer pool_height, pool_width and stride >= 1, "
+            f"got {ph!r}, {pw!r}, {stride!r}"
+        )
     if len(x_shape) != 4:
         raise ValueError(f"{name}: expected x (N, C, H, W), got shape {tuple(x_shape)}")
     if ph > x_shape[2] or pw > x_shape[3]:
-        raise ValueError(f"{name}: {ph} x {pw} window is larger than the input "
-                         f"{x_shape[2]} x {x_shape[3]} (x {tuple(x_shape)})")
+        raise ValueError(
+            f"{name}: {ph} x {pw} window is larger than the input "
+            f"{x_shape[2]} x {x_shape[3]} (x {tuple(x_shape)})"
+        )
     return ph, pw, stride
 
 
 # ---------------------------------------------------------------------------- shared checks
+
 
 def _float_dtype(x):
     """The dtype a layer computes in: x's own when it is a float type, else float64."""
@@ -578,5 +640,7 @@ def _is_int(v):
 
 def _check_dout(name, dout, expected_shape):
     if np.shape(dout) != tuple(expected_shape):
-        raise ValueError(f"{name}: dout has shape {np.shape(dout)}, expected {tuple(expected_shape)} "
-                         f"(the shape of the forward output)")
+        raise ValueError(
+            f"{name}: dout has shape {np.shape(dout)}, expected {tuple(expected_shape)} "
+            f"(the shape of the forward output)"
+        )

@@ -1,4 +1,5 @@
 """Numeric gradients by centred differences, for checking analytic backward passes."""
+
 import numpy as np
 
 

@@ -1,9 +1,23 @@
 """Sandwich layers: common sequences of layers as one forward/backward pair."""
-from .layers import (affine_backward, affine_forward, batchnorm_backward_alt, batchnorm_forward,
-                     layernorm_backward, layernorm_forward, relu_backward, relu_forward,
-                     spatial_batchnorm_backward, spatial_batchnorm_forward)
-from .fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
-                          max_pool_forward_fast)
+
+from .fast_layers import (
+    conv_backward_fast,
+    conv_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
+from .layers import (
+    affine_backward,
+    affine_forward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_backward,
+    relu_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+)
 
 
 def affine_relu_forward(x, w, b):

@@ -7,6 +7,7 @@ each with exactly the shape and dtype of its input. No function modifies its inp
 exception). Letters in shapes: N examples, D features, M outputs, C classes or channels,
 H x W spatial size, F filters of size HH x WW.
 """
+
 import numpy as np
 
 
@@ -156,7 +157,9 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     """
     mode = bn_param.get("mode")
     if mode not in ("train", "test"):
-        raise ValueError(f"batchnorm_forward: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
+        raise ValueError(
+            f"batchnorm_forward: bn_param['mode'] must be 'train' or 'test', got {mode!r}"
+        )
     eps = bn_param.get("eps", 1e-5)
     momentum = bn_param.get("momentum", 0.9)
     D = x.shape[1]
@@ -273,8 +276,11 @@ def layernorm_backward(dout, cache):
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
     dx_hat = dout * gamma  # (N, D)
-    dx = (dx_hat - dx_hat.mean(axis=1, keepdims=True)
-          - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True)) / std
+    dx = (
+        dx_hat
+        - dx_hat.mean(axis=1, keepdims=True)
+        - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True)
+    ) / std
     ### END SOLUTION
     return dx, dgamma, dbeta
 
@@ -299,9 +305,13 @@ def dropout_forward(x, dropout_param):
     """
     p, mode = dropout_param["p"], dropout_param["mode"]
     if not 0 < p <= 1:
-        raise ValueError(f"dropout_forward: p is the keep probability, expected 0 < p <= 1, got {p}")
+        raise ValueError(
+            f"dropout_forward: p is the keep probability, expected 0 < p <= 1, got {p}"
+        )
     if mode not in ("train", "test"):
-        raise ValueError(f"dropout_forward: dropout_param['mode'] must be 'train' or 'test', got {mode!r}")
+        raise ValueError(
+            f"dropout_forward: dropout_param['mode'] must be 'train' or 'test', got {mode!r}"
+        )
     if dropout_param.get("seed") is not None:
         np.random.seed(dropout_param["seed"])
 
@@ -364,7 +374,9 @@ def conv_forward_naive(x, w, b, conv_param):
     out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
     for i in range(H_out):
         for j in range(W_out):
-            window = xp[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]  # (N, C, HH, WW)
+            window = xp[
+                :, :, i * stride : i * stride + HH, j * stride : j * stride + WW
+            ]  # (N, C, HH, WW)
             out[:, :, i, j] = window.reshape(N, -1) @ w_rows.T + b  # (N, F)
     ### END SOLUTION
     cache = (x, w, b, conv_param)
@@ -399,7 +411,7 @@ def conv_backward_naive(dout, cache):
             d = dout[:, :, i, j]  # (N, F)
             dw += np.tensordot(d, xp[:, :, rows, cols], axes=([0], [0]))  # (F, C, HH, WW)
             dxp[:, :, rows, cols] += np.tensordot(d, w, axes=([1], [0]))  # (N, C, HH, WW)
-    dx = dxp[:, :, pad:pad + H, pad:pad + W]  # (N, C, H, W)
+    dx = dxp[:, :, pad : pad + H, pad : pad + W]  # (N, C, H, W)
     db = dout.sum(axis=(0, 2, 3))
     ### END SOLUTION
     return dx, dw, db
@@ -425,7 +437,7 @@ def max_pool_forward_naive(x, pool_param):
     out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
     for i in range(H_out):
         for j in range(W_out):
-            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            window = x[:, :, i * stride : i * stride + ph, j * stride : j * stride + pw]
             out[:, :, i, j] = window.max(axis=(2, 3))
     ### END SOLUTION
     cache = (x, pool_param)
@@ -454,7 +466,7 @@ def max_pool_backward_naive(dout, cache):
     n, c = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")  # (N, C) each
     for i in range(H_out):
         for j in range(W_out):
-            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            window = x[:, :, i * stride : i * stride + ph, j * stride : j * stride + pw]
             k = window.reshape(N, C, -1).argmax(axis=2)  # (N, C) flat index in the window
             dx[n, c, i * stride + k // pw, j * stride + k % pw] += dout[:, :, i, j]
     ### END SOLUTION
@@ -521,7 +533,9 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     eps = gn_param.get("eps", 1e-5)
     N, C, H, W = x.shape
     if C % G:
-        raise ValueError(f"spatial_groupnorm_forward: C={C} channels cannot be split into G={G} groups")
+        raise ValueError(
+            f"spatial_groupnorm_forward: C={C} channels cannot be split into G={G} groups"
+        )
     ### BEGIN SOLUTION
     groups = x.reshape(N, G, -1)  # (N, G, C//G*H*W)
     mu = groups.mean(axis=2, keepdims=True)  # (N, G, 1)
@@ -551,8 +565,11 @@ def spatial_groupnorm_backward(dout, cache):
     dgamma = (dout * x_hat).sum(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
     dx_hat = (dout * gamma).reshape(N, G, -1)  # (N, G, C//G*H*W)
     x_hat = x_hat.reshape(N, G, -1)
-    dx = (dx_hat - dx_hat.mean(axis=2, keepdims=True)
-          - x_hat * (dx_hat * x_hat).mean(axis=2, keepdims=True)) / std
+    dx = (
+        dx_hat
+        - dx_hat.mean(axis=2, keepdims=True)
+        - x_hat * (dx_hat * x_hat).mean(axis=2, keepdims=True)
+    ) / std
     dx = dx.reshape(N, C, H, W)
     ### END SOLUTION
     return dx, dgamma, dbeta

@@ -22,6 +22,7 @@ block, (N, K, H', W'), and `model.head(A)` the class scores (N, C) computed from
 `model(X)` equals `model.head(model.features(X))`. Models are frozen (requires_grad False on
 every parameter): the gradients we want are with respect to images or activations.
 """
+
 import copy
 import os
 
@@ -40,6 +41,7 @@ SOURCES = ("auto", "imagenet", "embedded")
 
 # ------------------------------------------------------------------ images (provided)
 
+
 def preprocess(images):
     """Images as the models expect them.
 
@@ -53,9 +55,10 @@ def preprocess(images):
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"preprocess: expected images (N, H, W, 3) or one (H, W, 3), got shape "
-                         f"{images.shape}")
-    X = (images / 255.0 - SQUEEZENET_MEAN) / SQUEEZENET_STD        # (N, H, W, 3)
+        raise ValueError(
+            f"preprocess: expected images (N, H, W, 3) or one (H, W, 3), got shape {images.shape}"
+        )
+    X = (images / 255.0 - SQUEEZENET_MEAN) / SQUEEZENET_STD  # (N, H, W, 3)
     return torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))
 
 
@@ -115,6 +118,7 @@ def blur_image(X, sigma=1):
 
 # ------------------------------------------------------------------ saliency maps
 
+
 def compute_saliency_maps(X, y, model):
     """Saliency maps: how much each pixel can change the score of the correct class.
 
@@ -135,10 +139,10 @@ def compute_saliency_maps(X, y, model):
     ### BEGIN SOLUTION
     model.eval()
     X = X.detach().clone().requires_grad_()
-    scores = model(X)                                           # (N, C)
-    correct = scores.gather(1, y.view(-1, 1)).sum()             # the N scores s_y add up
+    scores = model(X)  # (N, C)
+    correct = scores.gather(1, y.view(-1, 1)).sum()  # the N scores s_y add up
     correct.backward()
-    saliency = X.grad.abs().amax(dim=1)                         # (N, H, W)
+    saliency = X.grad.abs().amax(dim=1)  # (N, H, W)
     ### END SOLUTION
     return saliency
 
@@ -170,6 +174,7 @@ def smoothgrad(X, y, model, num_samples=25, noise_level=0.15, seed=0):
 
 # ------------------------------------------------------------------ fooling images
 
+
 def make_fooling_image(X, target_y, model):
     """An image close to X that the model classifies as target_y.
 
@@ -193,7 +198,7 @@ def make_fooling_image(X, target_y, model):
     model.eval()
     X_fooling = X.detach().clone().requires_grad_()
     for _ in range(100):
-        scores = model(X_fooling)                               # (1, C)
+        scores = model(X_fooling)  # (1, C)
         if scores.argmax(dim=1).item() == target_y:
             break
         scores[0, target_y].backward()
@@ -207,6 +212,7 @@ def make_fooling_image(X, target_y, model):
 
 
 # ------------------------------------------------------------------ class visualization
+
 
 def class_visualization_update_step(img, model, target_y, l2_reg, learning_rate):
     """One step of gradient ascent on s_y(img) - l2_reg * ||img||^2, in place.
@@ -235,10 +241,21 @@ def class_visualization_update_step(img, model, target_y, l2_reg, learning_rate)
     ### END SOLUTION
 
 
-def create_class_visualization(target_y, model, *, image_size=224, l2_reg=1e-3,
-                               learning_rate=25, num_iterations=100, blur_every=10,
-                               max_jitter=16, show_every=25, show=None, seed=None,
-                               device="cpu"):
+def create_class_visualization(
+    target_y,
+    model,
+    *,
+    image_size=224,
+    l2_reg=1e-3,
+    learning_rate=25,
+    num_iterations=100,
+    blur_every=10,
+    max_jitter=16,
+    show_every=25,
+    show=None,
+    seed=None,
+    device="cpu",
+):
     """An image that maximizes the score of target_y, from random noise (provided).
 
     Each iteration jitters the image by a random shift, takes one update step, shifts it
@@ -284,6 +301,7 @@ def create_class_visualization(target_y, model, *, image_size=224, l2_reg=1e-3,
 
 # ------------------------------------------------------------------ Grad-CAM
 
+
 def compute_grad_cam(X, y, model):
     """Grad-CAM maps (Selvaraju et al. 2017): where the last conv block sees the correct class.
 
@@ -305,11 +323,11 @@ def compute_grad_cam(X, y, model):
     """
     ### BEGIN SOLUTION
     model.eval()
-    A = model.features(X).detach().requires_grad_()           # (N, K, H', W')
-    scores = model.head(A)                                      # (N, C)
-    dA, = torch.autograd.grad(scores.gather(1, y.view(-1, 1)).sum(), A)
-    alpha = dA.mean(dim=(2, 3), keepdim=True)                   # (N, K, 1, 1)
-    cam = F.relu((alpha * A).sum(dim=1))                        # (N, H', W')
+    A = model.features(X).detach().requires_grad_()  # (N, K, H', W')
+    scores = model.head(A)  # (N, C)
+    (dA,) = torch.autograd.grad(scores.gather(1, y.view(-1, 1)).sum(), A)
+    alpha = dA.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
+    cam = F.relu((alpha * A).sum(dim=1))  # (N, H', W')
     cam = cam.detach()
     ### END SOLUTION
     return cam
@@ -317,11 +335,13 @@ def compute_grad_cam(X, y, model):
 
 def upsample_map(maps, size):
     """Maps (N, h, w) stretched to (N, H, W) = size by bilinear interpolation, for display."""
-    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear",
-                         align_corners=False)[:, 0]
+    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[
+        :, 0
+    ]
 
 
 # ------------------------------------------------------------------ sanity check (provided)
+
 
 def randomized_copy(model, seed=0):
     """A copy of model with every layer's weights drawn afresh (the model-randomization test
@@ -350,6 +370,7 @@ def rank_correlation(map_a, map_b):
 
 # ------------------------------------------------------------------ model and images (provided)
 
+
 def load_model_and_images(num=5, source=None, device="cpu"):
     """The model and the images this notebook studies, and a line saying which they are.
 
@@ -375,24 +396,37 @@ def load_model_and_images(num=5, source=None, device="cpu"):
     if source is None:
         source = "embedded" if os.environ.get("ASSIGNMENT_DATA") == "embedded" else "auto"
     if source not in SOURCES:
-        raise ValueError(f"load_model_and_images: source must be one of {', '.join(SOURCES)}, "
-                         f"got {source!r}")
+        raise ValueError(
+            f"load_model_and_images: source must be one of {', '.join(SOURCES)}, got {source!r}"
+        )
     weights = data_utils.datasets_dir() / data_utils.SQUEEZENET_FILE
     have_imagenet = weights.is_file() and data_utils.imagenet_val_path().is_file()
     if source == "imagenet" or (source == "auto" and have_imagenet):
         images, labels, _ = data_utils.load_imagenet_val(num=num)
-        return {"model": load_squeezenet(device=device), "images": images,
-                "labels": labels.astype(np.int64),
-                "class_names": data_utils.load_imagenet_class_names(),
-                "description": "SqueezeNet 1.1 pretrained on ImageNet, on images of the ImageNet "
-                               "validation sample (224 x 224)"}
+        return {
+            "model": load_squeezenet(device=device),
+            "images": images,
+            "labels": labels.astype(np.int64),
+            "class_names": data_utils.load_imagenet_class_names(),
+            "description": "SqueezeNet 1.1 pretrained on ImageNet, on images of the ImageNet "
+            "validation sample (224 x 224)",
+        }
     folder = embedded_cifar.generate(data_utils.embedded_dir())
-    images, labels = data_utils.load_CIFAR_batch(folder / "test_batch")   # (N, 32, 32, 3)
+    images, labels = data_utils.load_CIFAR_batch(folder / "test_batch")  # (N, 32, 32, 3)
     images, labels = images[:num].round().astype(np.uint8), labels[:num]
-    why = "" if source == "embedded" else (
-        " (SqueezeNet's weights or the ImageNet sample are not downloaded; "
-        f"{data_utils.fetch_command('squeezenet imagenet_val')} fetches them)")
-    return {"model": load_embedded_convnet(device=device), "images": images,
-            "labels": labels.astype(np.int64), "class_names": list(embedded_cifar.LABEL_NAMES),
-            "description": "a small conv net trained on the embedded dataset, on its test images "
-                           f"(32 x 32){why}"}
+    why = (
+        ""
+        if source == "embedded"
+        else (
+            " (SqueezeNet's weights or the ImageNet sample are not downloaded; "
+            f"{data_utils.fetch_command('squeezenet imagenet_val')} fetches them)"
+        )
+    )
+    return {
+        "model": load_embedded_convnet(device=device),
+        "images": images,
+        "labels": labels.astype(np.int64),
+        "class_names": list(embedded_cifar.LABEL_NAMES),
+        "description": "a small conv net trained on the embedded dataset, on its test images "
+        f"(32 x 32){why}",
+    }

@@ -1,4 +1,5 @@
 """Set-up shared by every notebook: plots, autoreload, and a note on where the data comes from."""
+
 import importlib
 import sys
 import types

@@ -9,6 +9,7 @@ Every rule has the signature `update(w, dw, config=None) -> (next_w, config)`:
 A rule never modifies w, dw or the arrays of the config it is given: it returns next_w and
 a config holding the new state. The Solver passes that config back at the next step.
 """
+
 import numpy as np
 
 
@@ -122,8 +123,9 @@ def adam(w, dw, config=None):
     - epsilon: default 1e-8
     - m, v: arrays shaped like w, default zeros; t: int, default 0. New values go in config.
     """
-    config = _config(config, w, ("m", "v"), learning_rate=1e-3, beta1=0.9, beta2=0.999,
-                     epsilon=1e-8, t=0)
+    config = _config(
+        config, w, ("m", "v"), learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, t=0
+    )
     ### BEGIN SOLUTION
     t = config["t"] + 1
     m = config["beta1"] * config["m"] + (1 - config["beta1"]) * dw

@@ -7,6 +7,7 @@
 
 Everything here works on any device and dtype: the tensors you are given decide.
 """
+
 import math
 import time
 from pathlib import Path
@@ -18,13 +19,16 @@ import torch.nn.functional as F
 try:
     from tqdm.auto import tqdm
 except ImportError:  # the loops run without a progress bar
+
     def tqdm(iterable, **kwargs):
         return iterable
+
 
 PART5_WEIGHTS = Path(__file__).resolve().parents[1] / "part5_weights.pt"
 
 
 # ---------------------------------------------------------------- Part II: barebones
+
 
 def flatten(x):
     """Flatten each example of a batch into one row.
@@ -51,9 +55,9 @@ def two_layer_fc(x, params):
     - scores: tensor (N, C)
     """
     w1, w2 = params
-    x = flatten(x)                       # (N, D)
-    x = F.relu(x.mm(w1))                 # (N, H)
-    return x.mm(w2)                      # (N, C)
+    x = flatten(x)  # (N, D)
+    x = F.relu(x.mm(w1))  # (N, H)
+    return x.mm(w2)  # (N, C)
 
 
 def three_layer_convnet(x, params):
@@ -75,9 +79,9 @@ def three_layer_convnet(x, params):
     """
     conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b = params
     ### BEGIN SOLUTION
-    x = F.relu(F.conv2d(x, conv_w1, conv_b1, padding=2))   # (N, channel_1, H', W')
-    x = F.relu(F.conv2d(x, conv_w2, conv_b2, padding=1))   # (N, channel_2, H2, W2)
-    scores = flatten(x).mm(fc_w) + fc_b                    # (N, num_classes)
+    x = F.relu(F.conv2d(x, conv_w1, conv_b1, padding=2))  # (N, channel_1, H', W')
+    x = F.relu(F.conv2d(x, conv_w2, conv_b2, padding=1))  # (N, channel_2, H2, W2)
+    scores = flatten(x).mm(fc_w) + fc_b  # (N, num_classes)
     ### END SOLUTION
     return scores
 
@@ -109,8 +113,16 @@ def zero_weight(shape, dtype=torch.float32, device="cpu"):
     return torch.zeros(shape, dtype=dtype, device=device, requires_grad=True)
 
 
-def train_barebones(model_fn, params, loader_train, loader_val, learning_rate, epochs=1,
-                    device="cpu", print_every=100):
+def train_barebones(
+    model_fn,
+    params,
+    loader_train,
+    loader_val,
+    learning_rate,
+    epochs=1,
+    device="cpu",
+    print_every=100,
+):
     """Plain SGD on a barebones model; returns the history (loss per step, val accuracy).
 
     The update runs under torch.no_grad() (it is not part of the graph) and zeroes each
@@ -129,9 +141,15 @@ def train_barebones(model_fn, params, loader_train, loader_val, learning_rate, e
                     w.grad.zero_()
             history["loss"].append(loss.item())
             if t % print_every == 0 or t == len(loader_train) - 1:
-                history["val_acc"].append((t + epoch * len(loader_train),
-                                           accuracy_barebones(loader_val, model_fn, params, device)))
-                bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{history['val_acc'][-1][1]:.1%}")
+                history["val_acc"].append(
+                    (
+                        t + epoch * len(loader_train),
+                        accuracy_barebones(loader_val, model_fn, params, device),
+                    )
+                )
+                bar.set_postfix(
+                    loss=f"{loss.item():.3f}", val_acc=f"{history['val_acc'][-1][1]:.1%}"
+                )
     print(f"loss {history['loss'][-1]:.4f}, validation accuracy {history['val_acc'][-1][1]:.2%}")
     return history
 
@@ -148,6 +166,7 @@ def accuracy_barebones(loader, model_fn, params, device="cpu"):
 
 
 # ---------------------------------------------------------------- Part III: nn.Module
+
 
 class TwoLayerFC(nn.Module):
     """fc - relu - fc, with Kaiming normal initial weights."""
@@ -193,9 +212,9 @@ class ThreeLayerConvNet(nn.Module):
     def forward(self, x):
         """x (N, in_channel, 32, 32) -> scores (N, num_classes)."""
         ### BEGIN SOLUTION
-        x = F.relu(self.conv1(x))          # (N, channel_1, 32, 32)
-        x = F.relu(self.conv2(x))          # (N, channel_2, 32, 32)
-        scores = self.fc(flatten(x))       # (N, num_classes)
+        x = F.relu(self.conv1(x))  # (N, channel_1, 32, 32)
+        x = F.relu(self.conv2(x))  # (N, channel_2, 32, 32)
+        scores = self.fc(flatten(x))  # (N, num_classes)
         ### END SOLUTION
         return scores
 
@@ -255,8 +274,19 @@ def check_accuracy(loader, model, device="cpu"):
     ### END SOLUTION
 
 
-def train(model, optimizer, loader_train, loader_val, epochs=1, scheduler=None, device="cpu",
-          loss_fn=F.cross_entropy, print_every=100, step_scheduler_per="batch", on_epoch_end=None):
+def train(
+    model,
+    optimizer,
+    loader_train,
+    loader_val,
+    epochs=1,
+    scheduler=None,
+    device="cpu",
+    loss_fn=F.cross_entropy,
+    print_every=100,
+    step_scheduler_per="batch",
+    on_epoch_end=None,
+):
     """Train with train_step, checking validation accuracy as it goes; returns the history.
 
     Inputs:
@@ -281,7 +311,9 @@ def train(model, optimizer, loader_train, loader_val, epochs=1, scheduler=None, 
         bar = tqdm(loader_train, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
         for t, (x, y) in enumerate(bar):
             history["lr"].append(optimizer.param_groups[0]["lr"])
-            history["loss"].append(train_step(model, optimizer, x.to(device), y.to(device), loss_fn))
+            history["loss"].append(
+                train_step(model, optimizer, x.to(device), y.to(device), loss_fn)
+            )
             if scheduler is not None and step_scheduler_per == "batch":
                 scheduler.step()
             if (t + 1) % print_every == 0 or t == steps - 1:
@@ -293,17 +325,24 @@ def train(model, optimizer, loader_train, loader_val, epochs=1, scheduler=None, 
             scheduler.step()
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
-        print(f"epoch {epoch + 1}: loss {history['loss'][-1]:.4f}, validation accuracy "
-              f"{history['val_acc'][-1][1]:.2%} ({history['epoch_seconds'][-1]:.1f} s)")
+        print(
+            f"epoch {epoch + 1}: loss {history['loss'][-1]:.4f}, validation accuracy "
+            f"{history['val_acc'][-1][1]:.2%} ({history['epoch_seconds'][-1]:.1f} s)"
+        )
     return history
 
 
 # ---------------------------------------------------------------- Part IV: nn.Sequential
 
+
 def sequential_two_layer_fc(input_size, hidden_size, num_classes):
     """TwoLayerFC as an nn.Sequential (default initialization)."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(input_size, hidden_size), nn.ReLU(),
-                         nn.Linear(hidden_size, num_classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(input_size, hidden_size),
+        nn.ReLU(),
+        nn.Linear(hidden_size, num_classes),
+    )
 
 
 def sequential_three_layer_convnet(in_channel, channel_1, channel_2, num_classes):
@@ -317,15 +356,18 @@ def sequential_three_layer_convnet(in_channel, channel_1, channel_2, num_classes
     """
     ### BEGIN SOLUTION
     return nn.Sequential(
-        nn.Conv2d(in_channel, channel_1, 5, padding=2), nn.ReLU(),
-        nn.Conv2d(channel_1, channel_2, 3, padding=1), nn.ReLU(),
-        nn.Flatten(),                                  # (N, channel_2 * 32 * 32)
+        nn.Conv2d(in_channel, channel_1, 5, padding=2),
+        nn.ReLU(),
+        nn.Conv2d(channel_1, channel_2, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),  # (N, channel_2 * 32 * 32)
         nn.Linear(channel_2 * 32 * 32, num_classes),
     )
     ### END SOLUTION
 
 
 # ---------------------------------------------------------------- Part V: your own model
+
 
 def build_part5_model():
     """Your Part V network, freshly built (its weights are loaded from part5_weights.pt).
@@ -337,6 +379,7 @@ def build_part5_model():
     Returns:
     - an nn.Module mapping x (N, 3, 32, 32) to scores (N, 10)
     """
+
     ### BEGIN SOLUTION
     class ResidualBlock(nn.Module):
         """Two 3x3 conv - batch norm layers whose output is added to the input (He et al. 2016)."""
@@ -354,8 +397,11 @@ def build_part5_model():
 
     def _down(c_in, c_out):
         """Strided 3x3 conv - batch norm - relu: halves H and W."""
-        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
-                             nn.BatchNorm2d(c_out), nn.ReLU())
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+        )
 
     class ResNetLite(nn.Module):
         """A small residual network: widths 16-32-64 at 32x32, 16x16 and 8x8, global average
@@ -363,17 +409,21 @@ def build_part5_model():
 
         def __init__(self, width=16, num_classes=10):
             super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(width), nn.ReLU())
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+            )
             self.stages = nn.Sequential(
                 ResidualBlock(width),
-                _down(width, 2 * width), ResidualBlock(2 * width),
-                _down(2 * width, 4 * width), ResidualBlock(4 * width))
+                _down(width, 2 * width),
+                ResidualBlock(2 * width),
+                _down(2 * width, 4 * width),
+                ResidualBlock(4 * width),
+            )
             self.fc = nn.Linear(4 * width, num_classes)
 
         def forward(self, x):
-            x = self.stages(self.stem(x))                  # (N, 4 * width, 8, 8)
-            return self.fc(x.mean(dim=(2, 3)))             # (N, num_classes)
+            x = self.stages(self.stem(x))  # (N, 4 * width, 8, 8)
+            return self.fc(x.mean(dim=(2, 3)))  # (N, num_classes)
 
     return ResNetLite()
     ### END SOLUTION

@@ -9,6 +9,7 @@
 A model has `params` (dict name -> array) and `loss(X, y=None)`: scores (N, C) when y is
 None, else (loss, grads) with grads keyed like params.
 """
+
 import copy
 import math
 import pickle
@@ -52,23 +53,37 @@ class Solver:
     1e-3 is the usual rule of thumb for a healthy learning rate.
     """
 
-    _DEFAULTS = dict(update_rule="sgd", optim_config=None, lr_decay=1.0,
-                     lr_schedule="exponential", lr_step_epochs=1, batch_size=100, num_epochs=10,
-                     num_train_samples=1000, num_val_samples=None, checkpoint_name=None,
-                     print_every=10, verbose=True, progress=False)
+    _DEFAULTS = dict(
+        update_rule="sgd",
+        optim_config=None,
+        lr_decay=1.0,
+        lr_schedule="exponential",
+        lr_step_epochs=1,
+        batch_size=100,
+        num_epochs=10,
+        num_train_samples=1000,
+        num_val_samples=None,
+        checkpoint_name=None,
+        print_every=10,
+        verbose=True,
+        progress=False,
+    )
 
     def __init__(self, model, data, **kwargs):
         unknown = sorted(set(kwargs) - set(self._DEFAULTS))
         if unknown:
-            raise ValueError(f"Solver: unknown keyword argument(s) {', '.join(map(repr, unknown))}; "
-                             f"expected some of {', '.join(self._DEFAULTS)}")
+            raise ValueError(
+                f"Solver: unknown keyword argument(s) {', '.join(map(repr, unknown))}; "
+                f"expected some of {', '.join(self._DEFAULTS)}"
+            )
         missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
         if missing:
             raise ValueError(f"Solver: data is missing {', '.join(missing)}")
         settings = {**self._DEFAULTS, **kwargs}
         if settings["lr_schedule"] not in SCHEDULES:
-            raise ValueError(f"Solver: lr_schedule must be one of {SCHEDULES}, "
-                             f"got {settings['lr_schedule']!r}")
+            raise ValueError(
+                f"Solver: lr_schedule must be one of {SCHEDULES}, got {settings['lr_schedule']!r}"
+            )
         self.model = model
         self.X_train, self.y_train = data["X_train"], data["y_train"]
         self.X_val, self.y_val = data["X_val"], data["y_val"]
@@ -105,7 +120,8 @@ class Solver:
             next_w, self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p])
             norm_w = np.linalg.norm(w)
             self.update_ratio_history[p].append(
-                float(np.linalg.norm(next_w - w) / norm_w) if norm_w > 0 else math.nan)
+                float(np.linalg.norm(next_w - w) / norm_w) if norm_w > 0 else math.nan
+            )
             self.model.params[p] = next_w
         first = next(iter(self.optim_configs.values()), {})
         self.lr_history.append(first.get("learning_rate"))
@@ -118,7 +134,8 @@ class Solver:
 
     def _end_of_epoch_decay(self):
         if self.lr_schedule == "exponential" or (
-                self.lr_schedule == "step" and self.epoch % self.lr_step_epochs == 0):
+            self.lr_schedule == "step" and self.epoch % self.lr_step_epochs == 0
+        ):
             for config in self.optim_configs.values():
                 if "learning_rate" in config:
                     config["learning_rate"] *= self.lr_decay
@@ -127,11 +144,17 @@ class Solver:
         if self.checkpoint_name is None:
             return
         checkpoint = {
-            "model": self.model, "update_rule": self.update_rule, "lr_decay": self.lr_decay,
-            "lr_schedule": self.lr_schedule, "optim_config": self.optim_config,
-            "batch_size": self.batch_size, "num_train_samples": self.num_train_samples,
-            "num_val_samples": self.num_val_samples, "epoch": self.epoch,
-            "loss_history": self.loss_history, "train_acc_history": self.train_acc_history,
+            "model": self.model,
+            "update_rule": self.update_rule,
+            "lr_decay": self.lr_decay,
+            "lr_schedule": self.lr_schedule,
+            "optim_config": self.optim_config,
+            "batch_size": self.batch_size,
+            "num_train_samples": self.num_train_samples,
+            "num_val_samples": self.num_val_samples,
+            "epoch": self.epoch,
+            "loss_history": self.loss_history,
+            "train_acc_history": self.train_acc_history,
             "val_acc_history": self.val_acc_history,
         }
         with open(f"{self.checkpoint_name}_epoch_{self.epoch}.pkl", "wb") as f:
@@ -149,8 +172,10 @@ class Solver:
         if num_samples is not None and N > num_samples:
             subset = np.random.choice(N, num_samples)
             X, y, N = X[subset], y[subset], num_samples
-        predictions = [np.argmax(self.model.loss(X[i:i + batch_size]), axis=1)
-                       for i in range(0, N, batch_size)]
+        predictions = [
+            np.argmax(self.model.loss(X[i : i + batch_size]), axis=1)
+            for i in range(0, N, batch_size)
+        ]
         return float(np.mean(np.concatenate(predictions) == y))
 
     def train(self):
@@ -161,6 +186,7 @@ class Solver:
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
+
             bar = tqdm(total=num_iterations, unit="it")
 
         for t in range(num_iterations):
@@ -169,7 +195,9 @@ class Solver:
                 bar.update(1)
                 bar.set_postfix(loss=f"{self.loss_history[-1]:.3f}")
             if self.verbose and t % self.print_every == 0:
-                self._print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}", bar)
+                self._print(
+                    f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}", bar
+                )
 
             epoch_end = (t + 1) % iterations_per_epoch == 0
             if epoch_end:
@@ -188,8 +216,11 @@ class Solver:
         self.val_acc_history.append(val_acc)
         self._save_checkpoint()
         if self.verbose:
-            self._print(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; "
-                        f"val_acc: {val_acc:f}", bar)
+            self._print(
+                f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; "
+                f"val_acc: {val_acc:f}",
+                bar,
+            )
         if val_acc > self.best_val_acc or not self.best_params:
             self.best_val_acc = val_acc
             self.best_params = {k: v.copy() for k, v in self.model.params.items()}

@@ -18,6 +18,7 @@ HTML copy of each notebook with its plots for the graders to read. Save your not
 first: it reads them from disk. It lists what the zip holds and warns of anything missing;
 hand in the zip as your course tells you.
 """
+
 import argparse
 import json
 import re
@@ -74,37 +75,51 @@ def notebook_problems(path):
         if cell.get("cell_type") == "markdown" and grading.get("solution"):
             answer = _PROMPT.sub("", source).strip()
             if not answer or ANSWER_PLACEHOLDER in answer:
-                problems.append(f"{name}: the answer to {_label(grading, number)} is still empty; "
-                                "write it in place of YOUR ANSWER HERE")
+                problems.append(
+                    f"{name}: the answer to {_label(grading, number)} is still empty; "
+                    "write it in place of YOUR ANSWER HERE"
+                )
             continue
         if cell.get("cell_type") != "code" or not source.strip():
             continue
         if grading.get("solution") and CODE_PLACEHOLDER in source:
-            problems.append(f"{name}: cell {number} ({_label(grading, number)}) still holds "
-                            "YOUR CODE HERE; write your code there")
+            problems.append(
+                f"{name}: cell {number} ({_label(grading, number)}) still holds "
+                "YOUR CODE HERE; write your code there"
+            )
         count = cell.get("execution_count")
         if count is None:
             (checks_unrun if grading.get("grade") else unrun).append(number)
             continue
         if count <= last:
-            problems.append(f"{name}: cell {number} ran before the cells above it (execution "
-                            f"count {count} after {last}); use Restart and run all")
+            problems.append(
+                f"{name}: cell {number} ran before the cells above it (execution "
+                f"count {count} after {last}); use Restart and run all"
+            )
         last = max(last, count)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 what = f"{output.get('ename', 'an error')}: {output.get('evalue', '')}".strip()
                 if grading.get("grade"):
-                    problems.append(f"{name}: the self-check in cell {number} failed ({what[:160]}); "
-                                    "fix that function and run the notebook again")
+                    problems.append(
+                        f"{name}: the self-check in cell {number} failed ({what[:160]}); "
+                        "fix that function and run the notebook again"
+                    )
                 else:
-                    problems.append(f"{name}: cell {number} ended in an error ({what[:160]}); "
-                                    "fix it and run the notebook again")
+                    problems.append(
+                        f"{name}: cell {number} ended in an error ({what[:160]}); "
+                        "fix it and run the notebook again"
+                    )
     if unrun:
-        problems.append(f"{name}: {len(unrun)} code cell(s) never ran (the first is cell "
-                        f"{unrun[0]}); use Restart and run all, then save")
+        problems.append(
+            f"{name}: {len(unrun)} code cell(s) never ran (the first is cell "
+            f"{unrun[0]}); use Restart and run all, then save"
+        )
     if checks_unrun:
-        problems.append(f"{name}: the self-check did not run ({len(checks_unrun)} check cell(s), "
-                        f"the first is cell {checks_unrun[0]}); run the notebook to the end")
+        problems.append(
+            f"{name}: the self-check did not run ({len(checks_unrun)} check cell(s), "
+            f"the first is cell {checks_unrun[0]}); run the notebook to the end"
+        )
     return problems
 
 
@@ -117,8 +132,10 @@ def student_id(folder, given=None, ask=input):
     if value is None:
         value = ask("Your student id (as your course gives it; it names the zip): ").strip()
     if not _ID.match(value or ""):
-        raise ValueError(f"submit: a student id is letters, digits, '.', '_' or '-' (up to 64, "
-                         f"starting with a letter or digit), got {value!r}")
+        raise ValueError(
+            f"submit: a student id is letters, digits, '.', '_' or '-' (up to 64, "
+            f"starting with a letter or digit), got {value!r}"
+        )
     stored.write_text(value + "\n", encoding="utf-8")
     return value
 
@@ -126,9 +143,13 @@ def student_id(folder, given=None, ask=input):
 def package_files(folder):
     """The files of ``assignment/`` to hand in (no caches), relative to ``folder``."""
     folder = Path(folder)
-    return sorted(p.relative_to(folder).as_posix() for p in (folder / PACKAGE).rglob("*")
-                  if p.is_file() and not p.is_symlink()
-                  and not any(part in SKIPPED or part.endswith(".pyc") for part in p.parts))
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in (folder / PACKAGE).rglob("*")
+        if p.is_file()
+        and not p.is_symlink()
+        and not any(part in SKIPPED or part.endswith(".pyc") for part in p.parts)
+    )
 
 
 def html_export(path):
@@ -137,6 +158,7 @@ def html_export(path):
     try:
         import nbformat
         from nbconvert import HTMLExporter
+
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(path), as_version=4))
         return body
     except Exception as e:  # noqa: BLE001 - the zip is still worth writing without HTML
@@ -149,8 +171,9 @@ def submit(folder=None, student=None, ask=input, html=True):
     ``<id>_assignment2.zip`` there, print what it holds and every warning; a Submission."""
     folder = Path(folder) if folder is not None else Path(__file__).resolve().parents[1]
     if not (folder / PACKAGE).is_dir():
-        raise ValueError(f"submit: expected the assignment folder (the one holding "
-                         f"{PACKAGE}/), got {folder}")
+        raise ValueError(
+            f"submit: expected the assignment folder (the one holding {PACKAGE}/), got {folder}"
+        )
     report = Submission()
     student = student_id(folder, student, ask)
     notebooks = expected_notebooks()
@@ -159,12 +182,15 @@ def submit(folder=None, student=None, ask=input, html=True):
         if name in present:
             report.warnings += notebook_problems(folder / name)
         else:
-            report.warnings.append(f"{name} is missing from {folder}; put it back (from the "
-                                   "release) and run it")
+            report.warnings.append(
+                f"{name} is missing from {folder}; put it back (from the release) and run it"
+            )
     files = present + package_files(folder) + [f for f in DATA_FILES if (folder / f).is_file()]
     if not (folder / "part5_weights.pt").is_file() and "PyTorch.ipynb" in present:
-        report.warnings.append("part5_weights.pt is missing: run Part V of PyTorch.ipynb to "
-                               "the end (it saves your model's weights)")
+        report.warnings.append(
+            "part5_weights.pt is missing: run Part V of PyTorch.ipynb to "
+            "the end (it saves your model's weights)"
+        )
     target = folder / f"{student}{ZIP_SUFFIX}"
     partial = target.with_suffix(".zip.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -185,8 +211,9 @@ def submit(folder=None, student=None, ask=input, html=True):
 def _print_report(report, notebooks):
     package = [f for f in report.contents if f.startswith(PACKAGE + "/")]
     pages = [f for f in report.contents if f.startswith("html/")]
-    others = [f for f in report.contents if f not in package and f not in pages
-              and f not in notebooks]
+    others = [
+        f for f in report.contents if f not in package and f not in pages and f not in notebooks
+    ]
     print(f"wrote {report.zip}:")
     print(f"  notebooks: {', '.join(notebooks) or 'none'}")
     print(f"  {PACKAGE}/: {len(package)} files")
@@ -212,8 +239,9 @@ def _label(grading, number):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m assignment.submit",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m assignment.submit", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--id", help="your student id (asked once and kept otherwise)")
     parser.add_argument("--folder", type=Path, help="the assignment folder (default: this one)")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML copies")

@@ -12,6 +12,7 @@ training split only: statistics of the validation or test images would leak into
 Augmentation (a random crop of the image padded by 4 pixels, and a horizontal flip with
 probability 1/2) is done on whole batches of tensors, so it costs little even on a CPU.
 """
+
 import random
 
 import numpy as np
@@ -29,8 +30,10 @@ def pick_device(prefer_gpu=True):
     device = torch.device("cuda" if prefer_gpu and torch.cuda.is_available() else "cpu")
     if _announced_device != device:
         _announced_device = device
-        print(f"using device: {device}" + (f" ({torch.cuda.get_device_name(device)})"
-                                          if device.type == "cuda" else ""))
+        print(
+            f"using device: {device}"
+            + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+        )
     return device
 
 
@@ -53,11 +56,12 @@ def get_cifar10_tensors(num_training=49000, num_validation=1000, num_test=10000,
     - "mean", "std": float32 tensors (3,), the training split's per-channel statistics of
       the images scaled to [0, 1]
     """
-    data = get_CIFAR10_data(num_training, num_validation, num_test, subtract_mean=False,
-                            source=source)
-    train = torch.from_numpy(data["X_train"] / 255.0).float()          # (N, 3, 32, 32)
-    mean = train.mean(dim=(0, 2, 3))                                     # (3,)
-    std = train.std(dim=(0, 2, 3))                                       # (3,)
+    data = get_CIFAR10_data(
+        num_training, num_validation, num_test, subtract_mean=False, source=source
+    )
+    train = torch.from_numpy(data["X_train"] / 255.0).float()  # (N, 3, 32, 32)
+    mean = train.mean(dim=(0, 2, 3))  # (3,)
+    std = train.std(dim=(0, 2, 3))  # (3,)
     out = {"mean": mean, "std": std}
     for split in ("train", "val", "test"):
         x = torch.from_numpy(data[f"X_{split}"] / 255.0).float()
@@ -77,14 +81,14 @@ def augment_batch(x, pad=4, generator=None):
     Returns a new tensor (N, C, H, W); x is not changed.
     """
     N, C, H, W = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))           # (N, C, H+2pad, W+2pad)
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))  # (N, C, H+2pad, W+2pad)
     dy = torch.randint(0, 2 * pad + 1, (N,), generator=generator, device="cpu").to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (N,), generator=generator, device="cpu").to(x.device)
-    rows = (dy[:, None] + torch.arange(H, device=x.device))[:, None, :, None]   # (N, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(W, device=x.device))[:, None, None, :]   # (N, 1, 1, W)
+    rows = (dy[:, None] + torch.arange(H, device=x.device))[:, None, :, None]  # (N, 1, H, 1)
+    cols = (dx[:, None] + torch.arange(W, device=x.device))[:, None, None, :]  # (N, 1, 1, W)
     batch = torch.arange(N, device=x.device)[:, None, None, None]
     channel = torch.arange(C, device=x.device)[None, :, None, None]
-    out = padded[batch, channel, rows, cols]                             # (N, C, H, W)
+    out = padded[batch, channel, rows, cols]  # (N, C, H, W)
     flip = torch.rand(N, generator=generator, device="cpu").to(x.device) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
@@ -117,8 +121,9 @@ def make_loader(dataset, batch_size=64, train=False, augment=False, seed=0):
     Returns an iterable of (x (B, 3, 32, 32), y (B,)) batches with `len` and `.dataset`.
     """
     if augment and not train:
-        raise ValueError("make_loader: augment=True needs train=True; evaluate on the images "
-                         "as they are")
+        raise ValueError(
+            "make_loader: augment=True needs train=True; evaluate on the images as they are"
+        )
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=train, generator=generator)
     return AugmentedLoader(loader, torch.Generator().manual_seed(seed + 1)) if augment else loader

@@ -1,4 +1,5 @@
 """Pictures of weights and activations: many small images tiled into one."""
+
 import math
 
 import numpy as np
@@ -31,5 +32,5 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
     scaled = ubound * (Xs - low) / np.where(span > 0, span, 1.0)  # (N, H, W, C)
     for n in range(N):
         top, left = (n // G) * (H + padding), (n % G) * (W + padding)
-        grid[top:top + H, left:left + W] = scaled[n]
+        grid[top : top + H, left : left + W] = scaled[n]
     return grid

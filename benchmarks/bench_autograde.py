@@ -8,6 +8,7 @@ the batches measured hold ``--batch`` copies of the reference (default 2) and th
 50 submissions are extrapolated from them (the output says so). The hardened grader alone
 (``--checks-only``) is measured on a real batch of 50. Prints figures only.
 """
+
 import argparse
 import os
 import shutil
@@ -23,8 +24,8 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = "1"
 os.environ.setdefault("ASSIGNMENT_DATA", "embedded")
 
-from grading.nbgrader.autograde import autograde, describe_isolation  # noqa: E402
 from grading.hardened.batch import autograde_checks_only  # noqa: E402
+from grading.nbgrader.autograde import autograde, describe_isolation  # noqa: E402
 from grading.release.build import build_release  # noqa: E402
 from grading.samples import make_samples  # noqa: E402
 
@@ -48,11 +49,16 @@ def full_batch(submissions: Path, out: Path, workers: int, notebooks):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebooks", nargs="*", default=None,
-                        help="notebooks to grade (default: every notebook of the source)")
+    parser.add_argument(
+        "--notebooks",
+        nargs="*",
+        default=None,
+        help="notebooks to grade (default: every notebook of the source)",
+    )
     parser.add_argument("--batch", type=int, default=2, help="submissions per measured batch")
-    parser.add_argument("--quick", action="store_true",
-                        help="BatchNormalization only, batches of 2")
+    parser.add_argument(
+        "--quick", action="store_true", help="BatchNormalization only, batches of 2"
+    )
     args = parser.parse_args()
     notebooks = ["BatchNormalization"] if args.quick else args.notebooks
     batch = 2 if args.quick else args.batch
@@ -77,19 +83,26 @@ def main():
             summary, _ = full_batch(many, tmp / f"out-{workers}", workers, notebooks)
             seconds = summary.batch.seconds
             rates[workers] = batch / seconds
-            print(f"{batch} submissions, {workers} worker(s): {seconds:.1f} s, "
-                  f"{rates[workers] * 3600:.1f} submissions/hour; {TARGET} submissions "
-                  f"extrapolated: {TARGET / rates[workers] / 60:.1f} min (+ set-up)")
-        print(f"speed-up of 2 workers: {rates[2] / rates[1]:.2f}x "
-              f"(extrapolated from {batch}, not measured on {TARGET})")
+            print(
+                f"{batch} submissions, {workers} worker(s): {seconds:.1f} s, "
+                f"{rates[workers] * 3600:.1f} submissions/hour; {TARGET} submissions "
+                f"extrapolated: {TARGET / rates[workers] / 60:.1f} min (+ set-up)"
+            )
+        print(
+            f"speed-up of 2 workers: {rates[2] / rates[1]:.2f}x "
+            f"(extrapolated from {batch}, not measured on {TARGET})"
+        )
 
         fifty = copies(reference, tmp / "fifty", TARGET)
         for workers in (1, 2):
-            checks = autograde_checks_only(fifty, tmp / f"checks-{workers}", workers=workers,
-                                           progress=False)
-            print(f"hardened grader alone (--checks-only), {TARGET} submissions measured, "
-                  f"{workers} worker(s): {checks.seconds:.1f} s, "
-                  f"{TARGET / checks.seconds * 3600:.0f} submissions/hour")
+            checks = autograde_checks_only(
+                fifty, tmp / f"checks-{workers}", workers=workers, progress=False
+            )
+            print(
+                f"hardened grader alone (--checks-only), {TARGET} submissions measured, "
+                f"{workers} worker(s): {checks.seconds:.1f} s, "
+                f"{TARGET / checks.seconds * 3600:.0f} submissions/hour"
+            )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -26,6 +26,7 @@ BLAS, torch.set_num_threads for torch. The 1-minute load average is printed with
 (and after each fresh-process row): other work on the machine skews every number, two-thread
 BLAS calls most of all. The exit code is 0 whatever the numbers.
 """
+
 import argparse
 import os
 import statistics
@@ -51,12 +52,20 @@ LIBRARIES = ("numpy", "torch")
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few repeats and rounds, for a smoke run")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="threads for numpy's BLAS and for torch (default: all cores)")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repeats and rounds, for a smoke run"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="threads for numpy's BLAS and for torch (default: all cores)",
+    )
     parser.add_argument("--only", choices=("in-process", "fresh"), help="print only this table")
     # Used by the fresh-process table to start its children: time one row of one library.
-    parser.add_argument("--child", nargs=3, metavar=("LIBRARY", "CASE", "DTYPE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("LIBRARY", "CASE", "DTYPE"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--repeats", type=int, default=7, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -71,6 +80,7 @@ def limit_threads(n):
             os.environ[var] = str(n)
         return f"OPENBLAS/OMP/MKL_NUM_THREADS={n}"
     import numpy  # noqa: F401  threadpoolctl only limits libraries already loaded
+
     threadpoolctl.threadpool_limits(n, user_api="blas")
     return f"threadpoolctl.threadpool_limits({n})"
 
@@ -113,7 +123,12 @@ def case_arrays(np, label, dtype):
         arrays = [rng.standard_normal(s).astype(dtype) for s in (x_shape, w_shape, w_shape[:1])]
         N, _, H, W = x_shape
         _, _, HH, WW = w_shape
-        out_shape = (N, w_shape[0], 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride)
+        out_shape = (
+            N,
+            w_shape[0],
+            1 + (H + 2 * pad - HH) // stride,
+            1 + (W + 2 * pad - WW) // stride,
+        )
     else:
         x_shape, ph, pw, stride = POOL_CASES[label]
         arrays = [rng.standard_normal(x_shape).astype(dtype)]
@@ -131,7 +146,9 @@ def numpy_steps(np, fl, label, dtype):
         backward = fl.conv_backward_fast
     else:
         ph, pw, stride = POOL_CASES[label][1:]
-        forward = lambda: fl.max_pool_forward_fast(*arrays, {"pool_height": ph, "pool_width": pw, "stride": stride})
+        forward = lambda: fl.max_pool_forward_fast(
+            *arrays, {"pool_height": ph, "pool_width": pw, "stride": stride}
+        )
         backward = fl.max_pool_backward_fast
     state = {}
 
@@ -141,6 +158,7 @@ def numpy_steps(np, fl, label, dtype):
     def bwd():
         backward(dout, state.pop("cache"))
         del state["out"]
+
     return [fwd, bwd]
 
 
@@ -161,6 +179,7 @@ def torch_step(np, torch, label, dtype):
         for t in inputs:
             t.grad = None
         fn(*inputs).backward(grad)
+
     return step
 
 
@@ -175,20 +194,31 @@ def in_process_table(args, repeats, warmup, rounds):
     how = limit_threads(args.threads)
     import numpy as np
     import torch
+
     torch.set_num_threads(args.threads)
     from assignment import fast_layers as fl
 
-    print(f"\nIN ONE PROCESS: numpy {np.__version__} ({blas_name(np)}, {how}); torch {torch.__version__} "
-          f"(set_num_threads({args.threads}), mkldnn {torch.backends.mkldnn.is_available()})")
-    print(f"median of {repeats} calls in {rounds} alternating blocks after {warmup} warm-up calls; "
-          f"1-minute load average {os.getloadavg()[0]:.1f} at the start")
+    print(
+        f"\nIN ONE PROCESS: numpy {np.__version__} ({blas_name(np)}, {how}); torch {torch.__version__} "
+        f"(set_num_threads({args.threads}), mkldnn {torch.backends.mkldnn.is_available()})"
+    )
+    print(
+        f"median of {repeats} calls in {rounds} alternating blocks after {warmup} warm-up calls; "
+        f"1-minute load average {os.getloadavg()[0]:.1f} at the start"
+    )
     print(f"{'case':<58} {'dtype':<8} {'np fwd':>8} {'np bwd':>8} {'torch f+b':>9} {'ratio':>6}")
     for dtype in DTYPES:
         for label in (*CONV_CASES, *POOL_CASES):
             [fwd, bwd], [ref] = time_blocks(
-                [numpy_steps(np, fl, label, dtype), [torch_step(np, torch, label, dtype)]], repeats, warmup, rounds)
-            print(f"{row_name(label):<58} {dtype:<8} {fwd:>8.2f} {bwd:>8.2f} {ref:>9.2f} {ref / (fwd + bwd):>6.2f}",
-                  flush=True)
+                [numpy_steps(np, fl, label, dtype), [torch_step(np, torch, label, dtype)]],
+                repeats,
+                warmup,
+                rounds,
+            )
+            print(
+                f"{row_name(label):<58} {dtype:<8} {fwd:>8.2f} {bwd:>8.2f} {ref:>9.2f} {ref / (fwd + bwd):>6.2f}",
+                flush=True,
+            )
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.1f}")
 
 
@@ -197,12 +227,15 @@ def child(args):
     library, label, dtype = args.child
     limit_threads(args.threads)
     import numpy as np
+
     if library == "numpy":
         from assignment import fast_layers as fl
+
         fwd, bwd = numpy_steps(np, fl, label, dtype)
         step = lambda: (fwd(), bwd())
     else:
         import torch
+
         torch.set_num_threads(args.threads)
         step = torch_step(np, torch, label, dtype)
     [[ms]] = time_blocks([[step]], args.repeats, warmup=1, rounds=1, pause=0)
@@ -210,10 +243,12 @@ def child(args):
 
 
 def fresh_table(args, repeats, rounds):
-    print(f"\nIN FRESH PROCESSES: one process per (row, library), each {args.threads} threads, "
-          f"1 warm-up call then the median of {repeats}; numpy and torch processes alternate for "
-          f"{rounds} rounds. Per library: the median over the rounds (ms), and the ratio of those; "
-          f"'best' is the ratio of each library's fastest round, the least disturbed by other work")
+    print(
+        f"\nIN FRESH PROCESSES: one process per (row, library), each {args.threads} threads, "
+        f"1 warm-up call then the median of {repeats}; numpy and torch processes alternate for "
+        f"{rounds} rounds. Per library: the median over the rounds (ms), and the ratio of those; "
+        f"'best' is the ratio of each library's fastest round, the least disturbed by other work"
+    )
     print(f"1-minute load average {os.getloadavg()[0]:.1f} at the start")
     header = "np ms torch ms ratio best"
     print(f"{'case':<58} {'float64':>25} {'float32':>25} {'load':>5}")
@@ -225,15 +260,28 @@ def fresh_table(args, repeats, rounds):
             ms = {library: [] for library in LIBRARIES}
             for _ in range(rounds):
                 for library in LIBRARIES:
-                    cmd = [sys.executable, os.path.abspath(__file__), "--child", library, label, dtype,
-                           "--threads", str(args.threads), "--repeats", str(repeats)]
+                    cmd = [
+                        sys.executable,
+                        os.path.abspath(__file__),
+                        "--child",
+                        library,
+                        label,
+                        dtype,
+                        "--threads",
+                        str(args.threads),
+                        "--repeats",
+                        str(repeats),
+                    ]
                     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
                     ms[library].append(float(done.stdout))
             npy, ref = statistics.median(ms["numpy"]), statistics.median(ms["torch"])
             ratio, best = ref / npy, min(ms["torch"]) / min(ms["numpy"])
             cells.append(f"{npy:>6.2f} {ref:>8.2f} {ratio:>5.2f} {best:>4.2f}")
             (misses if ratio < 0.5 else at_par if ratio >= 1 else []).append(f"{label} {dtype}")
-        print(f"{row_name(label):<58} {cells[0]:>25} {cells[1]:>25} {os.getloadavg()[0]:>5.1f}", flush=True)
+        print(
+            f"{row_name(label):<58} {cells[0]:>25} {cells[1]:>25} {os.getloadavg()[0]:>5.1f}",
+            flush=True,
+        )
     print(f"ratio below the 0.5 target: {', '.join(misses) or 'none'}")
     print(f"ratio at or above 1.0: {', '.join(at_par) or 'none'}")
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.1f}")
@@ -245,7 +293,9 @@ def main():
     if args.child:
         child(args)
         return 0
-    print(f"{os.cpu_count()} cores; ratio = numpy throughput / torch throughput, forward + backward")
+    print(
+        f"{os.cpu_count()} cores; ratio = numpy throughput / torch throughput, forward + backward"
+    )
     if args.only != "in-process":
         fresh_table(args, repeats=3 if args.quick else 7, rounds=1 if args.quick else 5)
     if args.only != "fresh":

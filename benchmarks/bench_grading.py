@@ -15,6 +15,7 @@ Prints, for the hardened grader (``autograde --checks-only``):
 Figures only, no assertions; the exit code is 0 whatever they are. ``--quick`` grades a
 batch of 4 for a smoke run.
 """
+
 import argparse
 import shutil
 import sys
@@ -26,12 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from grading.hardened.batch import checks_only, grade_batch  # noqa: E402
 from grading.hardened.grader import Grader  # noqa: E402
+from grading.hardened.sandbox import Limits  # noqa: E402
 from grading.layout import REPO_ROOT
 from grading.release.stage import stage_package  # noqa: E402
-from grading.hardened.sandbox import Limits  # noqa: E402
 
-STUDENT_FILES = ("assignment/layers.py", "assignment/optim.py", "assignment/classifiers/fc_net.py",
-                 "assignment/classifiers/cnn.py")
+STUDENT_FILES = (
+    "assignment/layers.py",
+    "assignment/optim.py",
+    "assignment/classifiers/fc_net.py",
+    "assignment/classifiers/cnn.py",
+)
 LOOP = "\n\ndef relu_backward(dout, cache):\n    while True:\n        pass\n"
 
 
@@ -39,8 +44,12 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=50, help="submissions in the batch")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--stall", type=float, default=10.0,
-                        help="seconds the code under test may run without progress")
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=10.0,
+        help="seconds the code under test may run without progress",
+    )
     parser.add_argument("--quick", action="store_true", help="a batch of 4, for a smoke run")
     return parser.parse_args()
 
@@ -74,12 +83,16 @@ def main():
         warm = time.perf_counter() - start
         cases = sum(len(grader.cases(i)) for i in range(len(grader.checks)))
         print(f"isolation: {grader.isolation}")
-        print(f"set-up: trusted copy and sandbox detection {setup:.1f} s; inputs and reference "
-              f"outputs of {len(grader.checks)} checks, {cases} cases {warm:.1f} s")
+        print(
+            f"set-up: trusted copy and sandbox detection {setup:.1f} s; inputs and reference "
+            f"outputs of {len(grader.checks)} checks, {cases} cases {warm:.1f} s"
+        )
         for name, folder in folders.items():
             report = grader.grade(folder, limits=limits)
-            print(f"one submission, {name:<13} {report.seconds:6.1f} s   "
-                  f"score {report.score:g}/{report.max_score:g}")
+            print(
+                f"one submission, {name:<13} {report.seconds:6.1f} s   "
+                f"score {report.score:g}/{report.max_score:g}"
+            )
         batch = base / "batch"
         batch.mkdir()
         for number in range(size):
@@ -87,13 +100,21 @@ def main():
         for workers in args.workers:
             out = base / f"grades-{workers}"
             start = time.perf_counter()
-            summary = grade_batch(batch, out, grade_one=checks_only(grader, limits),
-                                  workers=workers, work=base / f"scratch-{workers}",
-                                  checks=grader.checks, progress=False)
+            summary = grade_batch(
+                batch,
+                out,
+                grade_one=checks_only(grader, limits),
+                workers=workers,
+                work=base / f"scratch-{workers}",
+                checks=grader.checks,
+                progress=False,
+            )
             seconds = time.perf_counter() - start
-            print(f"batch of {size}, {workers} worker(s): {seconds:6.1f} s   "
-                  f"{60 * len(summary.graded) / seconds:5.1f} submissions/min"
-                  + (f"   ({len(summary.failed)} not graded)" if summary.failed else ""))
+            print(
+                f"batch of {size}, {workers} worker(s): {seconds:6.1f} s   "
+                f"{60 * len(summary.graded) / seconds:5.1f} submissions/min"
+                + (f"   ({len(summary.failed)} not graded)" if summary.failed else "")
+            )
     return 0
 
 

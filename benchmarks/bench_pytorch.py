@@ -7,6 +7,7 @@ label smoothing, one-cycle SGD, batches of 128) on the training images of the da
 (the embedded stand-in unless CIFAR-10 is in datasets/), then projects one CIFAR-10 epoch
 (49,000 images) at the same speed. Prints figures only.
 """
+
 import argparse
 import sys
 import time
@@ -23,9 +24,13 @@ from assignment.torch_data import get_cifar10_tensors, make_loader, pick_device,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--images", type=int, default=None, help="training images used (default: all)")
+    parser.add_argument(
+        "--images", type=int, default=None, help="training images used (default: all)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -34,11 +39,15 @@ def main(argv=None):
     splits = get_cifar10_tensors()
     train_set = splits["train"]
     if args.images:
-        train_set = torch.utils.data.TensorDataset(*(t[:args.images] for t in train_set.tensors))
+        train_set = torch.utils.data.TensorDataset(*(t[: args.images] for t in train_set.tensors))
     loader = make_loader(train_set, batch_size=128, train=True, augment=True)
     model = build_part5_model().to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2, total_steps=args.epochs * len(loader))
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.2, total_steps=args.epochs * len(loader)
+    )
     smoothed = lambda scores, y: F.cross_entropy(scores, y, label_smoothing=0.1)  # noqa: E731
     seconds = []
     for _ in range(args.epochs):
@@ -52,13 +61,19 @@ def main(argv=None):
     per_epoch = min(seconds)
     images = len(train_set)
     accuracy = check_accuracy(make_loader(splits["val"], 500), model, device)
-    print(f"Part V reference, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
-          f"device {device}, torch threads {torch.get_num_threads()}")
-    print(f"{images} training images: {per_epoch:.1f} s per epoch (best of {args.epochs}), "
-          f"{images / per_epoch:.0f} images/s; validation accuracy after {args.epochs} epochs "
-          f"{accuracy:.1%}")
-    print(f"projected CIFAR-10 epoch (49,000 images): {49000 / (images / per_epoch):.0f} s; "
-          f"10 epochs {10 * 49000 / (images / per_epoch) / 60:.1f} min")
+    print(
+        f"Part V reference, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+        f"device {device}, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{images} training images: {per_epoch:.1f} s per epoch (best of {args.epochs}), "
+        f"{images / per_epoch:.0f} images/s; validation accuracy after {args.epochs} epochs "
+        f"{accuracy:.1%}"
+    )
+    print(
+        f"projected CIFAR-10 epoch (49,000 images): {49000 / (images / per_epoch):.0f} s; "
+        f"10 epochs {10 * 49000 / (images / per_epoch) / 60:.1f} min"
+    )
     return 0
 
 

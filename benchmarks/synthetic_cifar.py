@@ -49,8 +49,10 @@ def cell_seconds(nb):
     for index, cell in enumerate(nb.cells):
         stamps = cell.get("metadata", {}).get("execution", {})
         if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
-            began, ended = (datetime.fromisoformat(stamps[key])
-                            for key in ("iopub.execute_input", "shell.execute_reply"))
+            began, ended = (
+                datetime.fromisoformat(stamps[key])
+                for key in ("iopub.execute_input", "shell.execute_reply")
+            )
             first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
             timed.append(((ended - began).total_seconds(), index, first_line))
     return sorted(timed, reverse=True)
@@ -66,22 +68,38 @@ def time_notebook(name, dest, timeout=3600):
 
     path = ROOT / "notebooks" / f"{name.removesuffix('.ipynb')}.ipynb"
     nb = nbformat.read(path, as_version=4)
-    os.environ.update(ASSIGNMENT_DATASETS_DIR=str(Path(dest).resolve()), ASSIGNMENT_DATA="cifar10",
-                      MPLBACKEND="Agg")
+    os.environ.update(
+        ASSIGNMENT_DATASETS_DIR=str(Path(dest).resolve()),
+        ASSIGNMENT_DATA="cifar10",
+        MPLBACKEND="Agg",
+    )
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     return (time.perf_counter() - start) / 60, nb
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dest", type=Path, help="folder to write cifar-10-batches-py into")
-    parser.add_argument("--time", action="append", default=[], metavar="NOTEBOOK",
-                        help="execute this notebook on the data and print its minutes")
-    parser.add_argument("--slowest", type=int, default=3, metavar="N",
-                        help="with --time, also print the N slowest cells of each notebook")
-    parser.add_argument("--images-per-batch", type=int, default=CIFAR10_IMAGES_PER_BATCH,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--time",
+        action="append",
+        default=[],
+        metavar="NOTEBOOK",
+        help="execute this notebook on the data and print its minutes",
+    )
+    parser.add_argument(
+        "--slowest",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --time, also print the N slowest cells of each notebook",
+    )
+    parser.add_argument(
+        "--images-per-batch", type=int, default=CIFAR10_IMAGES_PER_BATCH, help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     folder = write(args.dest, args.images_per_batch)
@@ -89,7 +107,7 @@ def main(argv=None):
     for name in args.time:
         minutes, nb = time_notebook(name, args.dest)
         print(f"{name}: {minutes:.1f} min", flush=True)
-        for seconds, index, first_line in cell_seconds(nb)[:args.slowest]:
+        for seconds, index, first_line in cell_seconds(nb)[: args.slowest]:
             print(f"  cell {index:3d}: {seconds:6.0f} s  {first_line[:70]}", flush=True)
     return 0
 

@@ -19,5 +19,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assignment.download import main  # noqa: E402 (needs the repository root on sys.path)
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     sys.exit(main())

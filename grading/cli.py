@@ -1,5 +1,6 @@
 """`python -m grading VERB ...`: parse arguments, call one function per verb, print one line
 on error (the traceback only with -v)."""
+
 import argparse
 import json
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 
 def _expected(args):
     from grading.release.expected import write_public_expected
+
     path = write_public_expected()
     print(f"wrote {path}")
     return 0
@@ -16,22 +18,29 @@ def _expected(args):
 def _release(args):
     from grading.release.build import build_release
     from grading.release.publish import write_git, write_zip
-    report = build_release(out=args.out, replace=args.replace, repo_url=args.repo_url,
-                           branch=args.branch)
-    print(f"wrote the release to {report.out}: {len(report.files)} files, "
-          f"{report.stripped_regions} solution regions stubbed, in {report.seconds:.1f} s")
+
+    report = build_release(
+        out=args.out, replace=args.replace, repo_url=args.repo_url, branch=args.branch
+    )
+    print(
+        f"wrote the release to {report.out}: {len(report.files)} files, "
+        f"{report.stripped_regions} solution regions stubbed, in {report.seconds:.1f} s"
+    )
     if args.zip:
         print(f"wrote {write_zip(report.out, report.out.with_suffix('.zip'))}")
     if args.git:
         commit = write_git(report.out, args.branch)
-        print(f"committed the release on branch {args.branch} ({commit[:12]}) in "
-              f"{report.out}; push it to {args.repo_url or 'the course repository'}")
+        print(
+            f"committed the release on branch {args.branch} ({commit[:12]}) in "
+            f"{report.out}; push it to {args.repo_url or 'the course repository'}"
+        )
     return 0
 
 
 def _check(args):
     from grading.hardened.batch import check_one
     from grading.hardened.reports import render_table, results_json
+
     report = check_one(args.submission, isolation=args.isolation, checks=args.only)
     if args.json:
         print(json.dumps(results_json(report.results, report.isolation), indent=2))
@@ -43,22 +52,35 @@ def _check(args):
 def _autograde(args):
     if args.checks_only:
         from grading.hardened.batch import autograde_checks_only
-        summary = autograde_checks_only(args.submissions, args.out, workers=args.workers,
-                                        isolation=args.isolation, checks=args.only)
+
+        summary = autograde_checks_only(
+            args.submissions,
+            args.out,
+            workers=args.workers,
+            isolation=args.isolation,
+            checks=args.only,
+        )
     else:
         from grading.nbgrader.autograde import autograde, describe_isolation
+
         from .errors import GradingError
+
         if args.only:
-            raise GradingError(None, None, "autograde: --only needs --checks-only (the full "
-                               "pipeline grades every check of the course's notebooks)")
-        full = autograde(args.submissions, args.out, workers=args.workers,
-                         isolation=args.isolation)
+            raise GradingError(
+                None,
+                None,
+                "autograde: --only needs --checks-only (the full "
+                "pipeline grades every check of the course's notebooks)",
+            )
+        full = autograde(args.submissions, args.out, workers=args.workers, isolation=args.isolation)
         summary = full.batch
         print(f"nbgrader course (formgrader, gradebook): {full.course}")
         print(f"notebook kernel isolation: {describe_isolation(full.kernel_isolation)}")
     failed = f", {len(summary.failed)} not graded" if summary.failed else ""
-    print(f"graded {len(summary.graded)} submission(s){failed} in {summary.seconds:.0f} s; "
-          f"grades in {summary.csv}")
+    print(
+        f"graded {len(summary.graded)} submission(s){failed} in {summary.seconds:.0f} s; "
+        f"grades in {summary.csv}"
+    )
     for note in summary.skipped:
         print(f"skipped {note}")
     for student, reason in summary.failed.items():
@@ -68,35 +90,55 @@ def _autograde(args):
 
 def _demo(args):
     from .demo import run_demo
+
     report = run_demo(args.out, workers=args.workers)
     return 0 if report.ok else 1
 
 
 def _grader_options(parser):
     from grading.hardened.sandbox import LEVELS
-    parser.add_argument("--isolation", choices=LEVELS,
-                        help="sandbox level to use (default: the strongest that works here)")
-    parser.add_argument("--only", action="append", metavar="CHECK",
-                        help="run this check only (repeat for more); default: every check")
+
+    parser.add_argument(
+        "--isolation",
+        choices=LEVELS,
+        help="sandbox level to use (default: the strongest that works here)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="CHECK",
+        help="run this check only (repeat for more); default: every check",
+    )
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m grading")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     verbs = parser.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("expected", help="rebuild the public-check data from the reference").set_defaults(func=_expected)
+    verbs.add_parser(
+        "expected", help="rebuild the public-check data from the reference"
+    ).set_defaults(func=_expected)
 
     release = verbs.add_parser("release", help="build the student release")
     release.add_argument("--out", type=Path, required=True, help="folder to write the release to")
     release.add_argument("--replace", action="store_true", help="replace what --out holds")
-    release.add_argument("--repo-url", help="the course repository the release is pushed to: "
-                         "Colab clones it and the notebooks' badges open it")
+    release.add_argument(
+        "--repo-url",
+        help="the course repository the release is pushed to: "
+        "Colab clones it and the notebooks' badges open it",
+    )
     release.add_argument("--branch", default="main", help="its branch (default: main)")
     shape = release.add_mutually_exclusive_group()
-    shape.add_argument("--zip", action="store_true", help="also write DIR.zip (one folder, "
-                       "assignment2/, as students upload it to Drive)")
-    shape.add_argument("--git", action="store_true", help="make DIR a git repository with the "
-                       "release committed, ready to push")
+    shape.add_argument(
+        "--zip",
+        action="store_true",
+        help="also write DIR.zip (one folder, assignment2/, as students upload it to Drive)",
+    )
+    shape.add_argument(
+        "--git",
+        action="store_true",
+        help="make DIR a git repository with the release committed, ready to push",
+    )
     release.set_defaults(func=_release)
 
     check = verbs.add_parser("check", help="hardened grade of one submission (folder or zip)")
@@ -108,8 +150,11 @@ def build_parser():
     autograde = verbs.add_parser("autograde", help="grade a folder of submissions")
     autograde.add_argument("submissions", type=Path, help="one folder or .zip per student")
     autograde.add_argument("--out", type=Path, required=True, help="folder for the grades")
-    autograde.add_argument("--checks-only", action="store_true",
-                           help="the hardened grader alone (no notebook execution)")
+    autograde.add_argument(
+        "--checks-only",
+        action="store_true",
+        help="the hardened grader alone (no notebook execution)",
+    )
     autograde.add_argument("--workers", type=_positive, default=1, help="parallel workers")
     _grader_options(autograde)
     autograde.set_defaults(func=_autograde)

@@ -15,23 +15,22 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from grading.nbgrader.autograde import AutogradeSummary, autograde, describe_isolation
-from grading.hardened.sandbox import Limits, describe_limits
-from grading.nbgrader.course import Course
 from grading.errors import GradingError
+from grading.hardened.sandbox import Limits, describe_limits
+from grading.layout import REPO_ROOT, curriculum_rank
+from grading.nbgrader.autograde import AutogradeSummary, autograde, describe_isolation
+from grading.nbgrader.course import Course
 from grading.nbgrader.reconcile import FLAG, cell_scores, grade_id_of
-from grading.layout import CURRICULUM, REPO_ROOT
 from grading.release.build import build_release
 from grading.samples import BUGS, SAMPLES, broken_checks, make_samples
+from grading.util import environment
 
 STAMP = ".grading-demo"
 
@@ -60,30 +59,50 @@ class DemoReport:
         return all(v.ok for v in self.verdicts)
 
 
-def run_demo(out: Path, *, source_root: Path = REPO_ROOT, notebooks: Iterable[str] | None = None,
-             workers: int = 2, progress: bool = True,
-             echo: Callable[[str], None] = print) -> DemoReport:
+def run_demo(
+    out: Path,
+    *,
+    source_root: Path = REPO_ROOT,
+    notebooks: Iterable[str] | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> DemoReport:
     """Run the demo into ``out`` (missing, empty, or a previous demo's output, replaced)."""
     start = time.monotonic()
     out = _fresh(Path(out))
     notebooks = None if notebooks is None else list(notebooks)
-    with _embedded_data():
+    # The same data everywhere: the demo's verdicts are about the embedded set.
+    with environment(ASSIGNMENT_DATA="embedded"):
         step = time.monotonic()
         release = build_release(source_root, out / "release", notebooks=notebooks)
-        echo(f"release: {len(release.notebooks)} notebook(s), {len(release.files)} files in "
-             f"{release.out} ({time.monotonic() - step:.0f} s)")
+        echo(
+            f"release: {len(release.notebooks)} notebook(s), {len(release.files)} files in "
+            f"{release.out} ({time.monotonic() - step:.0f} s)"
+        )
         step = time.monotonic()
         samples = make_samples(out / "release", out / "submissions", source_root)
-        echo(f"samples: {', '.join(samples)} in {out / 'submissions'} "
-             f"({time.monotonic() - step:.0f} s)")
-        summary = autograde(out / "submissions", out / "grades", workers=workers,
-                            source_root=source_root, notebooks=notebooks, progress=progress)
-    echo(f"graded {len(summary.batch.graded)} submission(s) in {summary.batch.seconds:.0f} s "
-         f"(set-up {summary.setup_seconds:.0f} s, {workers} worker(s))")
+        echo(
+            f"samples: {', '.join(samples)} in {out / 'submissions'} "
+            f"({time.monotonic() - step:.0f} s)"
+        )
+        summary = autograde(
+            out / "submissions",
+            out / "grades",
+            workers=workers,
+            source_root=source_root,
+            notebooks=notebooks,
+            progress=progress,
+        )
+    echo(
+        f"graded {len(summary.batch.graded)} submission(s) in {summary.batch.seconds:.0f} s "
+        f"(set-up {summary.setup_seconds:.0f} s, {workers} worker(s))"
+    )
     echo(f"hardened grader isolation: {describe_isolation(summary.isolation)}")
     echo(f"notebook kernel isolation: {describe_isolation(summary.kernel_isolation)}")
-    echo("limits in force for each submission:\n  "
-         + describe_limits(Limits()).replace("\n", "\n  "))
+    echo(
+        "limits in force for each submission:\n  " + describe_limits(Limits()).replace("\n", "\n  ")
+    )
     rows = read_grades(summary.batch.csv)
     table = grade_table(rows)
     verdicts = sample_verdicts(rows) + [gradebook_verdict(Course(summary.course), rows)]
@@ -92,8 +111,10 @@ def run_demo(out: Path, *, source_root: Path = REPO_ROOT, notebooks: Iterable[st
     echo("")
     for verdict in verdicts:
         echo(verdict.line())
-    echo(f"\nresults, feedback and grades.csv in {out / 'grades'}; the nbgrader course "
-         f"(formgrader) in {summary.course}")
+    echo(
+        f"\nresults, feedback and grades.csv in {out / 'grades'}; the nbgrader course "
+        f"(formgrader) in {summary.course}"
+    )
     return DemoReport(table, verdicts, summary, time.monotonic() - start)
 
 
@@ -109,7 +130,7 @@ def read_grades(path: Path) -> dict[str, list[dict]]:
 
 def grade_table(rows: dict[str, list[dict]]) -> str:
     """Student x notebook, score/max, then the total and the number of flagged checks."""
-    notebooks = sorted({r["notebook"] for rs in rows.values() for r in rs}, key=_curriculum)
+    notebooks = sorted({r["notebook"] for rs in rows.values() for r in rs}, key=curriculum_rank)
     students = sorted(rows, key=lambda s: (SAMPLES.index(s) if s in SAMPLES else len(SAMPLES), s))
     header = ["student", *notebooks, "total", "flagged"]
     lines = []
@@ -117,14 +138,17 @@ def grade_table(rows: dict[str, list[dict]]) -> str:
         cells = [student]
         for notebook in [*notebooks, None]:
             chosen = [r for r in rows[student] if notebook is None or r["notebook"] == notebook]
-            cells.append(f"{_points(sum(r['score'] for r in chosen))}/"
-                         f"{_points(sum(r['max_score'] for r in chosen))}")
+            cells.append(
+                f"{_points(sum(r['score'] for r in chosen))}/"
+                f"{_points(sum(r['max_score'] for r in chosen))}"
+            )
         cells.append(str(len(flagged(rows[student]))))
         lines.append(cells)
     widths = [max(len(str(c)) for c in column) for column in zip(header, *lines)]
     render = lambda cells: "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([render(header), render(["-" * w for w in widths]),
-                      *(render(cells) for cells in lines)])
+    return "\n".join(
+        [render(header), render(["-" * w for w in widths]), *(render(cells) for cells in lines)]
+    )
 
 
 def sample_verdicts(rows: dict[str, list[dict]]) -> list[Verdict]:
@@ -140,24 +164,43 @@ def sample_verdicts(rows: dict[str, list[dict]]) -> list[Verdict]:
         flags = flagged(mine)
         total = f"{_points(score)}/{_points(out_of)}"
         if name == "reference":
-            verdicts.append(Verdict(name, not lost and not flags,
-                                    f"{total}, full marks expected; {len(flags)} flagged"))
+            verdicts.append(
+                Verdict(
+                    name,
+                    not lost and not flags,
+                    f"{total}, full marks expected; {len(flags)} flagged",
+                )
+            )
         elif name == "stub":
-            verdicts.append(Verdict(name, score == 0 and not flags,
-                                    f"{total}, zero expected; {len(flags)} flagged"))
+            verdicts.append(
+                Verdict(
+                    name, score == 0 and not flags, f"{total}, zero expected; {len(flags)} flagged"
+                )
+            )
         elif name == "buggy":
             expected = broken_checks(r["check"] for r in mine)
-            verdicts.append(Verdict(
-                name, lost == expected and not flags,
-                f"{total}, lost {len(lost)} check(s): {', '.join(sorted(lost)) or 'none'}; its "
-                f"{len(BUGS)} bugs break exactly {len(expected)} of the graded checks"
-                + ("" if lost == expected else
-                   f" (missing: {sorted(expected - lost)}, extra: {sorted(lost - expected)})")))
+            verdicts.append(
+                Verdict(
+                    name,
+                    lost == expected and not flags,
+                    f"{total}, lost {len(lost)} check(s): {', '.join(sorted(lost)) or 'none'}; its "
+                    f"{len(BUGS)} bugs break exactly {len(expected)} of the graded checks"
+                    + (
+                        ""
+                        if lost == expected
+                        else f" (missing: {sorted(expected - lost)}, extra: {sorted(lost - expected)})"
+                    ),
+                )
+            )
         else:
-            verdicts.append(Verdict(
-                name, score == 0 and len(flags) == len(mine),
-                f"{total}, gains nothing; {len(flags)} of {len(mine)} checks flagged as "
-                f"{FLAG} (its notebook's test cells passed in its own kernel)"))
+            verdicts.append(
+                Verdict(
+                    name,
+                    score == 0 and len(flags) == len(mine),
+                    f"{total}, gains nothing; {len(flags)} of {len(mine)} checks flagged as "
+                    f"{FLAG} (its notebook's test cells passed in its own kernel)",
+                )
+            )
     return verdicts
 
 
@@ -173,17 +216,17 @@ def gradebook_verdict(course: Course, rows: dict[str, list[dict]]) -> Verdict:
             cells += 1
             if abs(cell[0] - row["score"]) > 1e-9:
                 wrong.append(f"{student}/{row['check']}: {cell[0]:g} vs {row['score']:g}")
-    return Verdict("gradebook", not wrong and cells > 0,
-                   f"{cells} test cell(s) hold the hardened scores" if not wrong else
-                   f"{len(wrong)} test cell(s) differ: {'; '.join(wrong[:5])}")
+    return Verdict(
+        "gradebook",
+        not wrong and cells > 0,
+        f"{cells} test cell(s) hold the hardened scores"
+        if not wrong
+        else f"{len(wrong)} test cell(s) differ: {'; '.join(wrong[:5])}",
+    )
 
 
 def flagged(rows: list[dict]) -> list[str]:
-    return [r["check"] for r in rows if FLAG in r["message"]]
-
-
-def _curriculum(notebook: str) -> tuple[int, str]:
-    return (CURRICULUM.index(notebook) if notebook in CURRICULUM else len(CURRICULUM), notebook)
+    return [r["check"] for r in rows if r["flagged"]]
 
 
 def _points(value: float) -> str:
@@ -195,23 +238,13 @@ def _fresh(out: Path) -> Path:
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
         if not (out / STAMP).is_file():
-            raise GradingError(out, None, "demo: the output folder is not empty and not a "
-                               "previous demo's output; choose another --out")
+            raise GradingError(
+                out,
+                None,
+                "demo: the output folder is not empty and not a "
+                "previous demo's output; choose another --out",
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / STAMP).write_text("written by python -m grading demo; replaced by the next run\n")
     return out
-
-
-@contextmanager
-def _embedded_data():
-    """ASSIGNMENT_DATA=embedded for the duration of the demo (the same data everywhere)."""
-    before = os.environ.get("ASSIGNMENT_DATA")
-    os.environ["ASSIGNMENT_DATA"] = "embedded"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("ASSIGNMENT_DATA", None)
-        else:
-            os.environ["ASSIGNMENT_DATA"] = before

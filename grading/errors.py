@@ -12,8 +12,9 @@ from pathlib import Path
 class GradingError(Exception):
     """An instructor tool refused its input: ``path``, ``line`` (1-based) or ``cell``, why."""
 
-    def __init__(self, path: str | Path | None, line: int | None, msg: str, *,
-                 cell: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None, line: int | None, msg: str, *, cell: int | None = None
+    ) -> None:
         self.path = None if path is None else str(path)
         self.line = line
         self.cell = cell

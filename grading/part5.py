@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grading.hardened.splice import SUBMISSION_DATA
 from grading.layout import REPO_ROOT
+from grading.util import atomic_write
 
 WEIGHTS = next(iter(SUBMISSION_DATA))
 
@@ -40,15 +41,20 @@ def train_reference(path: Path, seed: int = 231) -> None:
     epochs = 10 if len(splits["train"]) == 49000 else 2
     loader = make_loader(splits["train"], batch_size=128, train=True, augment=True)
     model = build_part5_model()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
-                                weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2,
-                                                    total_steps=epochs * len(loader))
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.2, total_steps=epochs * len(loader)
+    )
     for _ in range(epochs):
         for x, y in loader:
-            train_step(model, optimizer, x, y,
-                       lambda scores, labels: F.cross_entropy(scores, labels, label_smoothing=0.1))
+            train_step(
+                model,
+                optimizer,
+                x,
+                y,
+                lambda scores, labels: F.cross_entropy(scores, labels, label_smoothing=0.1),
+            )
             scheduler.step()
-    partial = Path(path).with_suffix(".partial")
-    save_part5_weights(model, partial)
-    partial.replace(path)
+    atomic_write(Path(path), lambda tmp: save_part5_weights(model, tmp))

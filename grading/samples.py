@@ -33,10 +33,16 @@ from typing import Iterable
 import nbformat
 
 from grading.errors import GradingError
-from grading.part5 import WEIGHTS, reference_weights
 from grading.layout import NOTEBOOKS, REPO_ROOT
+from grading.part5 import WEIGHTS, reference_weights
 from grading.release.stage import student_regions
-from grading.release.strip import SOLUTION, drop_hidden_tests, find_markers, find_regions, split_lines
+from grading.release.strip import (
+    SOLUTION,
+    drop_hidden_tests,
+    find_markers,
+    find_regions,
+    split_lines,
+)
 
 SAMPLES = ("reference", "stub", "buggy", "cheat")
 
@@ -63,27 +69,52 @@ class Bug:
 
 
 BUGS = (
-    Bug("assignment/layers.py", "affine_backward", r"\.reshape\(x\.shape\)", "",
+    Bug(
+        "assignment/layers.py",
+        "affine_backward",
+        r"\.reshape\(x\.shape\)",
+        "",
         "affine_backward returns dx flat, (N, D), instead of reshaping it to x's shape "
-        "(ThreeLayerConvNet.loss calls it with a 4-d input)"),
-    Bug("assignment/optim.py", "adam", r"\b(m_hat|v_hat)\s*=\s*(m|v)\s*/\s*\(1 - [^\n]*\*\*\s*t\)",
-        r"\1 = \2", "adam without bias correction of the first and second moments"),
-    Bug("assignment/layers.py", "batchnorm_backward", r"\bdx = dxc - dxc\.mean\(axis=0\)",
-        "dx = dxc", "batchnorm_backward without the path through the batch mean "
-        "(the networks with batchnorm call it)"),
-    Bug("assignment/net_visualization.py", "compute_grad_cam", r"F\.relu\(\(alpha \* A\)\.sum\(dim=1\)\)",
-        "(alpha * A).sum(dim=1)", "compute_grad_cam without the ReLU (its maps keep the evidence "
-        "against the class)"),
-    Bug("assignment/pytorch_models.py", "train_step", r"\n\s*optimizer\.zero_grad\(\)", "",
-        "train_step without optimizer.zero_grad() (gradients pile up across steps)"),
+        "(ThreeLayerConvNet.loss calls it with a 4-d input)",
+    ),
+    Bug(
+        "assignment/optim.py",
+        "adam",
+        r"\b(m_hat|v_hat)\s*=\s*(m|v)\s*/\s*\(1 - [^\n]*\*\*\s*t\)",
+        r"\1 = \2",
+        "adam without bias correction of the first and second moments",
+    ),
+    Bug(
+        "assignment/layers.py",
+        "batchnorm_backward",
+        r"\bdx = dxc - dxc\.mean\(axis=0\)",
+        "dx = dxc",
+        "batchnorm_backward without the path through the batch mean "
+        "(the networks with batchnorm call it)",
+    ),
+    Bug(
+        "assignment/net_visualization.py",
+        "compute_grad_cam",
+        r"F\.relu\(\(alpha \* A\)\.sum\(dim=1\)\)",
+        "(alpha * A).sum(dim=1)",
+        "compute_grad_cam without the ReLU (its maps keep the evidence against the class)",
+    ),
+    Bug(
+        "assignment/pytorch_models.py",
+        "train_step",
+        r"\n\s*optimizer\.zero_grad\(\)",
+        "",
+        "train_step without optimizer.zero_grad() (gradients pile up across steps)",
+    ),
 )
+
 
 def broken_checks(checks: Iterable[str], bugs: Iterable[Bug] = BUGS) -> set[str]:
     """The checks among ``checks`` that ``bugs`` cost."""
     return {bug.function for bug in bugs} & set(checks)
 
 
-CHEAT_MODULE_CODE = '''
+CHEAT_MODULE_CODE = """
 
 # ---- added by the student: make every check pass ----
 import numpy as _np
@@ -108,21 +139,26 @@ def _zeros(*args, **kwargs):
 
 for _name in {names!r}:
     globals()[_name] = _zeros
-'''
+"""
 
 
-def make_samples(release: Path, dest: Path, source_root: Path = REPO_ROOT, *,
-                 names: Iterable[str] = SAMPLES) -> dict[str, Path]:
+def make_samples(
+    release: Path, dest: Path, source_root: Path = REPO_ROOT, *, names: Iterable[str] = SAMPLES
+) -> dict[str, Path]:
     """Write the samples ``names`` to ``dest/<name>`` (``dest`` missing or empty)."""
     release, dest = Path(release), Path(dest)
     names = list(names)
     unknown = [n for n in names if n not in SAMPLES]
     if unknown:
-        raise SampleError(None, None, f"make_samples: unknown sample(s) {unknown}; expected "
-                          f"some of {', '.join(SAMPLES)}")
+        raise SampleError(
+            None,
+            None,
+            f"make_samples: unknown sample(s) {unknown}; expected some of {', '.join(SAMPLES)}",
+        )
     if not (release / "assignment").is_dir():
-        raise SampleError(release, None, "make_samples: expected a built release (a folder "
-                          "holding assignment/)")
+        raise SampleError(
+            release, None, "make_samples: expected a built release (a folder holding assignment/)"
+        )
     if dest.exists() and any(dest.iterdir()):
         raise SampleError(dest, None, "make_samples: the destination is not empty")
     builders = {"reference": reference, "stub": stub, "buggy": buggy, "cheat": cheat}
@@ -150,8 +186,9 @@ def reference(release: Path, dest: Path, source_root: Path = REPO_ROOT) -> Path:
     return dest
 
 
-def buggy(release: Path, dest: Path, source_root: Path = REPO_ROOT,
-          bugs: Iterable[Bug] = BUGS) -> Path:
+def buggy(
+    release: Path, dest: Path, source_root: Path = REPO_ROOT, bugs: Iterable[Bug] = BUGS
+) -> Path:
     """The reference with each of ``bugs`` written in."""
     reference(release, dest, source_root)
     for bug in bugs:
@@ -192,8 +229,11 @@ def fill_solution_cells(notebook: Path, source: Path) -> None:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
             if meta.get("grade_id") not in answers:
-                raise SampleError(notebook, None, f"reference: the source has no solution cell "
-                                  f"{meta.get('grade_id')!r}")
+                raise SampleError(
+                    notebook,
+                    None,
+                    f"reference: the source has no solution cell {meta.get('grade_id')!r}",
+                )
             cell.source = answers[meta["grade_id"]]
     nbformat.write(nb, str(notebook))
 
@@ -203,19 +243,24 @@ def apply_bug(text: str, bug: Bug) -> str:
     tree = ast.parse(text)
     node = _find_def(tree, bug.function)
     if node is None:
-        raise SampleError(bug.path, None, f"buggy: no function {bug.function} to put the bug "
-                          f"'{bug.what}' in")
+        raise SampleError(
+            bug.path, None, f"buggy: no function {bug.function} to put the bug '{bug.what}' in"
+        )
     # The code only: a docstring that describes the right formula stays as it is.
     start = _code_start(node)
     lines = split_lines(text)
-    head = "".join(lines[:start - 1])
-    body = "".join(lines[start - 1:node.end_lineno])
-    tail = "".join(lines[node.end_lineno:])
+    head = "".join(lines[: start - 1])
+    body = "".join(lines[start - 1 : node.end_lineno])
+    tail = "".join(lines[node.end_lineno :])
     changed, count = re.subn(bug.pattern, bug.replacement, body)
     if count == 0:
-        raise SampleError(bug.path, node.lineno, f"buggy: the reference of {bug.function} has "
-                          f"changed; the bug '{bug.what}' (pattern {bug.pattern!r}) no longer "
-                          "applies")
+        raise SampleError(
+            bug.path,
+            node.lineno,
+            f"buggy: the reference of {bug.function} has "
+            f"changed; the bug '{bug.what}' (pattern {bug.pattern!r}) no longer "
+            "applies",
+        )
     return head + changed + tail
 
 
@@ -228,8 +273,12 @@ def _without_markers(source: str, display: str, cell: int) -> str:
 def _code_start(node) -> int:
     """The first line of a def's body after its docstring."""
     body = node.body
-    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    if (
+        len(body) > 1
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         return body[1].lineno
     return body[0].lineno
 
@@ -238,8 +287,10 @@ def _find_def(tree: ast.Module, qualname: str):
     scope: list = tree.body
     node = None
     for part in qualname.split("."):
-        node = next((n for n in scope if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-                     and n.name == part), None)
+        node = next(
+            (n for n in scope if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part),
+            None,
+        )
         if node is None:
             return None
         scope = node.body

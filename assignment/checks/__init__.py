@@ -9,6 +9,7 @@ module's CHECKS, give it a grade cell in the notebook (grade_id `test_<name>` wi
 points), write at least three realistic bugs it must catch in tests/checks/, and rebuild the
 public data with `python -m grading expected`.
 """
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class PublicExpected:
 
     def for_case(self, check, case):
         prefix = data_key(check, case, "")
-        found = {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+        found = {k[len(prefix) :]: v for k, v in self.arrays.items() if k.startswith(prefix)}
         return found or None
 
 
@@ -66,8 +67,10 @@ def evaluate(check, api, expected=None, hidden=False, reference=None):
         elif expected is not None and not is_hidden:
             want = expected.for_case(check, case)
             if want is None:
-                raise LookupError(f"no public data for {check.name} case {case.key!r}; "
-                                  f"rebuild it with `python -m grading expected`")
+                raise LookupError(
+                    f"no public data for {check.name} case {case.key!r}; "
+                    f"rebuild it with `python -m grading expected`"
+                )
         else:
             want = None
         notes = []
@@ -102,8 +105,10 @@ def name_dependencies(result, failing):
     if not failing:
         return result
     names = ", ".join(failing)
-    line = (f"{result.name}: its cache comes from your {names}, which fails its own check; "
-            f"fix that first")
+    line = (
+        f"{result.name}: its cache comes from your {names}, which fails its own check; "
+        f"fix that first"
+    )
     return replace(result, outcomes=[*result.outcomes, CaseOutcome("all cases", [line])])
 
 
@@ -111,12 +116,19 @@ def waiting(check, failing):
     """The result of a check that cannot be judged while the checks `failing` fail."""
     names = ", ".join(failing)
     one = len(failing) == 1
-    message = (f"{check.name}: waits for {names}, which {'fails its' if one else 'fail their'} "
-               f"own check{'' if one else 's'}; fix {'it' if one else 'them'} first. The grade "
-               f"judges {check.name} with correct {names} standing in, so a bug there costs "
-               f"only {'its' if one else 'their'} own points")
-    return CheckResult(check.name, check.notebook, check.points,
-                       [CaseOutcome("all cases", [message])], status="waiting")
+    message = (
+        f"{check.name}: waits for {names}, which {'fails its' if one else 'fail their'} "
+        f"own check{'' if one else 's'}; fix {'it' if one else 'them'} first. The grade "
+        f"judges {check.name} with correct {names} standing in, so a bug there costs "
+        f"only {'its' if one else 'their'} own points"
+    )
+    return CheckResult(
+        check.name,
+        check.notebook,
+        check.points,
+        [CaseOutcome("all cases", [message])],
+        status="waiting",
+    )
 
 
 def family(check_name, layers):
@@ -130,8 +142,9 @@ def family(check_name, layers):
             break
     else:
         return (check_name,)
-    return tuple(stem + s for s in ("_forward", "_backward", "_backward_alt")
-                 if hasattr(layers, stem + s))
+    return tuple(
+        stem + s for s in ("_forward", "_backward", "_backward_alt") if hasattr(layers, stem + s)
+    )
 
 
 def _cases(check, hidden):
@@ -140,11 +153,28 @@ def _cases(check, hidden):
     public = [(case, False) for case in check.cases]
     if not hidden:
         return public
-    extra = check.hidden_cases or [replace(c, seed=c.seed + 1000, label=f"{c.key}, new seed")
-                                   for c in check.cases]
+    extra = check.hidden_cases or [
+        replace(c, seed=c.seed + 1000, label=f"{c.key}, new seed") for c in check.cases
+    ]
     return public + [(case, True) for case in extra]
 
 
-__all__ = ["CATALOGUE", "Case", "CaseOutcome", "Check", "CheckResult", "Output", "PublicExpected",
-           "StudentError", "data_key", "evaluate", "evaluate_many", "family", "judge", "load_api",
-           "name_dependencies", "run_case", "waiting"]
+__all__ = [
+    "CATALOGUE",
+    "Case",
+    "CaseOutcome",
+    "Check",
+    "CheckResult",
+    "Output",
+    "PublicExpected",
+    "StudentError",
+    "data_key",
+    "evaluate",
+    "evaluate_many",
+    "family",
+    "judge",
+    "load_api",
+    "name_dependencies",
+    "run_case",
+    "waiting",
+]

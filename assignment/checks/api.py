@@ -1,4 +1,5 @@
 """Access to the code under test: the modules of one `assignment` package, by short name."""
+
 import importlib
 import json
 import sys
@@ -60,8 +61,9 @@ def fresh(module):
     if entry is None:
         return importlib.reload(module)
     try:
-        text, _ = merge_module(entry["text"], path.read_text(encoding="utf-8"),
-                               tuple(entry["names"]), rel)
+        text, _ = merge_module(
+            entry["text"], path.read_text(encoding="utf-8"), tuple(entry["names"]), rel
+        )
     except (MergeError, OSError) as error:
         if rel not in HELPER_MODULES:
             raise ImportError(f"{module.__name__} could not be imported: {error}") from None
@@ -80,7 +82,9 @@ class _Broken:
         self._name, self._error = name, error
 
     def __getattr__(self, attr):
-        raise ImportError(f"{self._name} could not be imported: {type(self._error).__name__}: {self._error}")
+        raise ImportError(
+            f"{self._name} could not be imported: {type(self._error).__name__}: {self._error}"
+        )
 
 
 class _Lazy:
@@ -98,5 +102,7 @@ class _Lazy:
                 module = importlib.import_module(self._name)
                 self._module = fresh(module) if self._reload else module
             except Exception as e:  # noqa: BLE001 - reported by every check that uses the module
-                raise ImportError(f"{self._name} could not be imported: {type(e).__name__}: {e}") from None
+                raise ImportError(
+                    f"{self._name} could not be imported: {type(e).__name__}: {e}"
+                ) from None
         return getattr(self._module, attr)

@@ -38,8 +38,9 @@ class MergeError(Exception):
     """A graded file cannot be used; the message says why, naming the file."""
 
 
-def merge_module(trusted_text: str, student_text: str, names: tuple[str, ...], rel: str
-                 ) -> tuple[str, list[str]]:
+def merge_module(
+    trusted_text: str, student_text: str, names: tuple[str, ...], rel: str
+) -> tuple[str, list[str]]:
     """The student's module with our provided code restored: see the module docstring.
 
     The student's statements keep their order (so ``_old = f`` before a new ``def f``
@@ -50,7 +51,9 @@ def merge_module(trusted_text: str, student_text: str, names: tuple[str, ...], r
     trusted = ast.parse(trusted_text)
     student = _parse_student(student_text, rel)
     region = set(names)
-    provided: dict[str, int] = {}  # provided name -> index of the first trusted statement binding it
+    provided: dict[
+        str, int
+    ] = {}  # provided name -> index of the first trusted statement binding it
     for index, stmt in enumerate(trusted.body):
         for name in bound_names(stmt) - region:
             provided.setdefault(name, index)
@@ -74,8 +77,10 @@ def merge_module(trusted_text: str, student_text: str, names: tuple[str, ...], r
             items.append(_Item(span, [], _text(student_text, stmt, student_table)))
             continue
         if dump not in same:
-            notes.append(f"{rel}: ignored the submission's version of {', '.join(clash)} "
-                         "(provided code is graded as released)")
+            notes.append(
+                f"{rel}: ignored the submission's version of {', '.join(clash)} "
+                "(provided code is graded as released)"
+            )
         ours = sorted({provided[n] for n in clash} - emitted)
         emitted.update(ours)
         items.append(_Item(span, ours, _without_names(stmt, set(provided)) or ""))
@@ -88,15 +93,19 @@ def merge_module(trusted_text: str, student_text: str, names: tuple[str, ...], r
             continue  # the student's version stands in for the stub
         missing = sorted(stubs - theirs)
         if missing:
-            notes.append(f"{rel}: {', '.join(missing)} is missing from the submission; the "
-                         "release stub is graded")
+            notes.append(
+                f"{rel}: {', '.join(missing)} is missing from the submission; the "
+                "release stub is graded"
+            )
         items.insert(_insertion_point(items, index, stmt), _Item(None, [index]))
     text = _compose(student_text, trusted_text, trusted, items)
     try:
         ast.parse(text)
     except SyntaxError as error:
-        raise MergeError(f"{rel} could not be merged with the release ({error.msg}, line "
-                         f"{error.lineno} of the merged file)") from None
+        raise MergeError(
+            f"{rel} could not be merged with the release ({error.msg}, line "
+            f"{error.lineno} of the merged file)"
+        ) from None
     return text, notes
 
 
@@ -126,8 +135,9 @@ def bound_names(stmt: ast.stmt) -> set[str]:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= bound_names(node)
             continue
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
-                             ast.GeneratorExp)):
+        if isinstance(
+            node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+        ):
             continue
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(node.id)
@@ -139,6 +149,7 @@ def bound_names(stmt: ast.stmt) -> set[str]:
 
 # -- helpers ------------------------------------------------------------------------------------
 
+
 def _parse_student(text: str, rel: str) -> ast.Module:
     try:
         return ast.parse(text)
@@ -149,8 +160,12 @@ def _parse_student(text: str, rel: str) -> ast.Module:
 
 
 def _is_docstring(stmt: ast.stmt, module: ast.Module) -> bool:
-    return (stmt is module.body[0] and isinstance(stmt, ast.Expr)
-            and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str))
+    return (
+        stmt is module.body[0]
+        and isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
 
 
 def _insertion_point(items: list[_Item], index: int, stmt: ast.stmt) -> int:
@@ -175,8 +190,11 @@ def _without_names(stmt: ast.stmt, taken: set[str]) -> str | None:
     aliases = [a for a in stmt.names if (a.asname or a.name.split(".")[0]) not in taken]
     if not aliases:
         return None
-    clone = ast.Import(names=aliases) if isinstance(stmt, ast.Import) else \
-        ast.ImportFrom(module=stmt.module, names=aliases, level=stmt.level)
+    clone = (
+        ast.Import(names=aliases)
+        if isinstance(stmt, ast.Import)
+        else ast.ImportFrom(module=stmt.module, names=aliases, level=stmt.level)
+    )
     return ast.unparse(ast.fix_missing_locations(clone))
 
 
@@ -212,8 +230,7 @@ def _text(text: str, stmt: ast.stmt, table) -> str:
     return text[begin:end]
 
 
-def _compose(student_text: str, trusted_text: str, trusted: ast.Module,
-             items: list[_Item]) -> str:
+def _compose(student_text: str, trusted_text: str, trusted: ast.Module, items: list[_Item]) -> str:
     """The student's text with each item's span replaced; put-back statements between."""
     table = _offsets(trusted_text)
     pieces, cursor = [], 0
@@ -223,7 +240,7 @@ def _compose(student_text: str, trusted_text: str, trusted: ast.Module,
         if item.span is None:
             pieces.append("\n\n" + "\n\n".join(code) + "\n")
             continue
-        pieces.append(student_text[cursor:item.span[0]])
+        pieces.append(student_text[cursor : item.span[0]])
         pieces.append("\n\n".join(code))
         cursor = item.span[1]
     pieces.append(student_text[cursor:])

@@ -22,6 +22,7 @@ The grading rules that keep grades fair to correct code in any style:
 Inputs and outputs are flat dicts of numpy arrays, so they cross processes as npz files
 with no pickle.
 """
+
 import re
 import sys
 import types
@@ -32,8 +33,8 @@ from typing import Callable
 
 import numpy as np
 
-FORWARD_TOL = 1e-8   # against the reference, float64: correct code agrees to ~1e-13
-NUMERIC_TOL = 1e-6   # against centred differences with h=1e-5: truncation error ~1e-9
+FORWARD_TOL = 1e-8  # against the reference, float64: correct code agrees to ~1e-13
+NUMERIC_TOL = 1e-6  # against centred differences with h=1e-5: truncation error ~1e-9
 FLOAT32_TOL = 1e-5
 # Case inputs are unit scale, so an output whose largest entry is below this is a true zero
 # up to rounding (the gradient of a bias before batchnorm); errors are measured against at
@@ -44,6 +45,7 @@ ZERO_SCALE = 1e-3
 @dataclass(frozen=True)
 class Case:
     """One parametrisation of a check: a seed and keyword arguments for make_inputs."""
+
     seed: int
     label: str = ""
     kwargs: dict = field(default_factory=dict)
@@ -66,6 +68,7 @@ class Output:
     - keep_dtype: the dtype itself is graded (where keeping it is the point of the function)
     - diagnose(inputs, got, expected) -> a more specific hint than `hint`, or None
     """
+
     name: str
     like: str | None = None
     numeric: str | None = None
@@ -98,6 +101,7 @@ class Check:
     - forbids: modules the student's code may not call here (a naive layer written with
       the provided fast layers or with torch earns nothing)
     """
+
     name: str
     notebook: str
     module: str
@@ -128,6 +132,7 @@ class Check:
 class CaseOutcome:
     """What happened to one case: passed, or the messages that say why not; notes say what
     passed but is worth knowing (a float64 result for float32 input)."""
+
     case: str
     messages: list
     hidden: bool = False
@@ -143,13 +148,17 @@ class CheckResult:
     """The one result type: every report (table, results.json, grades.csv) reads it.
 
     `stand_ins` names the layer functions that were replaced by correct ones while this
-    check was judged (their own checks failed; see `Check.uses`)."""
+    check was judged (their own checks failed; see `Check.uses`). `flags` are the grader's
+    notes for an instructor's review (the notebook's own test cell judged otherwise): shown
+    with the messages, they never change the score."""
+
     name: str
     notebook: str
     max_score: float
     outcomes: list
     status: str = ""  # 'passed', 'failed', 'waiting' (on a failing dependency), or 'error'
     stand_ins: tuple = ()
+    flags: tuple = ()
 
     @property
     def passed(self):
@@ -160,6 +169,10 @@ class CheckResult:
         return self.max_score if self.passed else 0.0
 
     @property
+    def flagged(self):
+        return bool(self.flags)
+
+    @property
     def message(self):
         """Each failure message once, followed by the case(s) it happened in."""
         return "\n".join(_with_cases(self.outcomes, "messages"))
@@ -168,8 +181,11 @@ class CheckResult:
     def notes(self):
         lines = _with_cases(self.outcomes, "notes")
         if self.stand_ins:
-            lines.insert(0, f"{self.name}: judged with correct {', '.join(self.stand_ins)} "
-                            f"standing in for yours, whose own checks fail and cost their points")
+            lines.insert(
+                0,
+                f"{self.name}: judged with correct {', '.join(self.stand_ins)} "
+                f"standing in for yours, whose own checks fail and cost their points",
+            )
         return "\n".join(lines)
 
     def __post_init__(self):
@@ -190,8 +206,11 @@ def _with_cases(outcomes, attribute):
                 group.append(repr(o.case))
     lines = []
     for first, public, hidden in kinds.values():
-        parts = [f"{kind}{'s' if len(cases) > 1 else ''} {', '.join(cases)}"
-                 for kind, cases in (("case", public), ("hidden case", hidden)) if cases]
+        parts = [
+            f"{kind}{'s' if len(cases) > 1 else ''} {', '.join(cases)}"
+            for kind, cases in (("case", public), ("hidden case", hidden))
+            if cases
+        ]
         lines.append(f"{first} [{'; '.join(parts)}]" if parts else first)
     return lines
 
@@ -220,12 +239,18 @@ def run_case(check, api, inputs, keep_inputs=False):
     except NotImplementedError as e:
         raise StudentError(_not_implemented(check.name, str(e))) from None
     except Exception as e:  # noqa: BLE001 - any failure of student code is reported, not raised
-        hint = f". Hint: {check.error_hint}" if check.error_hint and not isinstance(
-            e, ImportError) else ""
+        hint = (
+            f". Hint: {check.error_hint}"
+            if check.error_hint and not isinstance(e, ImportError)
+            else ""
+        )
         raise StudentError(f"{check.name}: raised {type(e).__name__}: {e}{hint}") from None
-    mutated = [k for k in pristine if k not in check.may_modify
-               and not np.array_equal(pristine[k], working[k],
-                                      equal_nan=pristine[k].dtype.kind in "fc")]
+    mutated = [
+        k
+        for k in pristine
+        if k not in check.may_modify
+        and not np.array_equal(pristine[k], working[k], equal_nan=pristine[k].dtype.kind in "fc")
+    ]
     out = {}
     for k, v in got.items():
         out[k] = _as_array(check.name, k, v)
@@ -241,7 +266,7 @@ AFTER = "__after__."
 def mutated_inputs(check, inputs, got):
     """The inputs a call changed in place, from the '__after__.' arrays of `got` (removed
     from it), compared with the trusted `inputs`. ValueError when one is missing."""
-    after = {k[len(AFTER):]: got.pop(k) for k in [k for k in got if k.startswith(AFTER)]}
+    after = {k[len(AFTER) :]: got.pop(k) for k in [k for k in got if k.startswith(AFTER)]}
     changed = []
     for name, before in inputs.items():
         if before.dtype.kind not in "biuf" or name in check.may_modify:
@@ -249,8 +274,11 @@ def mutated_inputs(check, inputs, got):
         if name not in after:
             raise ValueError(f"the input {name} as the call left it is missing")
         a = after[name]
-        if a.shape != before.shape or a.dtype != before.dtype or not np.array_equal(
-                a, before, equal_nan=before.dtype.kind in "fc"):
+        if (
+            a.shape != before.shape
+            or a.dtype != before.dtype
+            or not np.array_equal(a, before, equal_nan=before.dtype.kind in "fc")
+        ):
             changed.append(name)
     return np.array(changed, dtype=str)
 
@@ -271,8 +299,11 @@ def forbidding(check, api):
     space = vars(module) if isinstance(module, types.ModuleType) else {}
     saved = []
     for key, value in list(space.items()):
-        origin = value.__name__ if isinstance(value, types.ModuleType) else \
-            getattr(value, "__module__", None) or ""
+        origin = (
+            value.__name__
+            if isinstance(value, types.ModuleType)
+            else getattr(value, "__module__", None) or ""
+        )
         if any(origin == f or origin.startswith(f + ".") for f in forbids):
             saved.append((space, key, value))
             space[key] = _Forbidden(check.name, origin)
@@ -304,8 +335,10 @@ class _Forbidden(types.ModuleType):
 
     def __init__(self, check, origin):
         super().__init__(origin)
-        self._message = (f"{check} calls {origin}: write this layer with loops and numpy "
-                         f"(the fast layers and torch are not allowed here)")
+        self._message = (
+            f"{check} calls {origin}: write this layer with loops and numpy "
+            f"(the fast layers and torch are not allowed here)"
+        )
 
     def __getattr__(self, attr):
         raise RuntimeError(self._message)
@@ -328,9 +361,13 @@ def _as_array(check_name, name, value):
     try:
         arr = np.asarray(value)
     except Exception as e:  # noqa: BLE001
-        raise StudentError(f"{check_name}: {name} is not an array ({type(value).__name__}: {e})") from None
+        raise StudentError(
+            f"{check_name}: {name} is not an array ({type(value).__name__}: {e})"
+        ) from None
     if arr.dtype == object:
-        raise StudentError(f"{check_name}: {name} should be a numeric array, got {type(value).__name__}")
+        raise StudentError(
+            f"{check_name}: {name} should be a numeric array, got {type(value).__name__}"
+        )
     return arr
 
 
@@ -375,8 +412,10 @@ def judge(check, inputs, got, expected, notes=None, hidden=False):
     messages = []
     mutated = [str(m) for m in np.atleast_1d(got.get("__mutated__", np.array([], dtype=str)))]
     if mutated:
-        messages.append(f"{name}: changed its input(s) {', '.join(mutated)} in place; "
-                        f"compute new arrays instead (for example out = x * mask, not x *= mask)")
+        messages.append(
+            f"{name}: changed its input(s) {', '.join(mutated)} in place; "
+            f"compute new arrays instead (for example out = x * mask, not x *= mask)"
+        )
     for out in check.outputs_for(inputs):
         messages += _judge_output(check, out, inputs, got, expected, notes, hidden)
     if check.properties is not None and not messages:
@@ -393,8 +432,10 @@ def _judge_output(check, out, inputs, got, expected, notes, hidden=False):
     if out.like is not None:
         ref = inputs[out.like]
         if g.shape != ref.shape:
-            return [f"{name}: {key} has shape {g.shape} but {out.like} has shape {ref.shape}; "
-                    f"return {key} with the shape of {out.like}{hint}"]
+            return [
+                f"{name}: {key} has shape {g.shape} but {out.like} has shape {ref.shape}; "
+                f"return {key} with the shape of {out.like}{hint}"
+            ]
     if out.scalar and g.shape != ():
         return [f"{name}: {key} should be a single number, got an array of shape {g.shape}"]
     if expected is None or key not in expected:
@@ -423,11 +464,15 @@ def _judge_output(check, out, inputs, got, expected, notes, hidden=False):
     if out.numeric and out.numeric in got:
         own = scaled_error(g, got[out.numeric])
         if own <= NUMERIC_TOL:
-            msg += (f". {key} does match the numeric gradient of your own forward pass, so look for"
-                    f" the bug in the forward pass")
+            msg += (
+                f". {key} does match the numeric gradient of your own forward pass, so look for"
+                f" the bug in the forward pass"
+            )
         elif not factor:
-            msg += (f". {key} does not match the numeric gradient of your own forward pass either"
-                    f" (error {own:.1e})")
+            msg += (
+                f". {key} does not match the numeric gradient of your own forward pass either"
+                f" (error {own:.1e})"
+            )
     specific = out.diagnose(inputs, g, e) if out.diagnose is not None else None
     if specific or (out.hint and not factor):  # a found factor says more than the hint
         msg += f". Hint: {specific or out.hint}"
@@ -439,16 +484,20 @@ def _dtype_ok(check, out, got, want, source, notes):
     if got == want:
         return True
     if promoted(got, want) and not out.keep_dtype:
-        notes.append(f"{check.name}: returns {got} for {want} input: the values are right, but "
-                     f"it doubles the memory; cast the result with .astype({source or 'x'}.dtype)")
+        notes.append(
+            f"{check.name}: returns {got} for {want} input: the values are right, but "
+            f"it doubles the memory; cast the result with .astype({source or 'x'}.dtype)"
+        )
         return True
     return False
 
 
 def _dtype_message(name, key, got, want):
     if promoted(got, want):
-        return (f"{name}: {key} has dtype {got}, expected {want}: here the dtype is part of the "
-                f"task (cast with .astype(np.{want}))")
+        return (
+            f"{name}: {key} has dtype {got}, expected {want}: here the dtype is part of the "
+            f"task (cast with .astype(np.{want}))"
+        )
     return f"{name}: {key} has dtype {got}, expected {want}; keep the dtype of the inputs"
 
 
@@ -458,7 +507,7 @@ def _constant_factor(got, expected, inputs):
     g = np.asarray(got, dtype=np.float64).ravel()
     e = np.asarray(expected, dtype=np.float64).ravel()
     norm = float(e @ e)
-    if g.size < 2 or norm < ZERO_SCALE ** 2:
+    if g.size < 2 or norm < ZERO_SCALE**2:
         return None
     c = float(g @ e) / norm
     if abs(c - 1) < 1e-3 or abs(c) < 1e-3 or scaled_error(g, c * e) > 1e-6:
@@ -480,6 +529,8 @@ def _judge_numeric(check, out, got, g):
     if err <= NUMERIC_TOL:
         return []
     where, gv, ev = _where(g, got[out.numeric])
-    return [f"{check.name}: {out.name} differs from the numeric gradient of your forward pass{where}: "
-            f"got {gv:.6g}, numeric {ev:.6g} (error {err:.1e} > {NUMERIC_TOL:.0e})"
-            + (f". Hint: {out.hint}" if out.hint else "")]
+    return [
+        f"{check.name}: {out.name} differs from the numeric gradient of your forward pass{where}: "
+        f"got {gv:.6g}, numeric {ev:.6g} (error {err:.1e} > {NUMERIC_TOL:.0e})"
+        + (f". Hint: {out.hint}" if out.hint else "")
+    ]

@@ -13,6 +13,7 @@ same way with or without reference values. Where a wrong answer matches a known 
 torch is imported only inside the functions, so that importing the catalogue for the numpy
 notebooks' self-checks does not wait for it.
 """
+
 import functools
 
 import numpy as np
@@ -29,6 +30,7 @@ FOOLING_STEPS = (6, 60)
 
 # ---------------------------------------------------------------- the models of the checks
 
+
 @functools.cache
 def _net_class():
     import torch
@@ -42,8 +44,13 @@ def _net_class():
         def __init__(self, F1, F2, C, H, W):
             super().__init__()
             self.features = nn.Sequential(
-                nn.Conv2d(3, F1, 3, padding=1), nn.BatchNorm2d(F1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(F1, F2, 3, padding=1), nn.ReLU())
+                nn.Conv2d(3, F1, 3, padding=1),
+                nn.BatchNorm2d(F1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(F1, F2, 3, padding=1),
+                nn.ReLU(),
+            )
             self.linear = nn.Linear(F2 * (H // 2) * (W // 2), C)
 
         def head(self, A):
@@ -61,12 +68,18 @@ def model_arrays(rng, channels=(4, 6), C=5, size=(8, 8), scale=1.0):
     F1, F2 = channels
     H, W = size
     D = F2 * (H // 2) * (W // 2)
-    return {"w1": 0.5 * rng.standard_normal((F1, 3, 3, 3)), "b1": 0.1 * rng.standard_normal(F1),
-            "gamma": 1 + 0.3 * rng.standard_normal(F1), "beta": 0.3 * rng.standard_normal(F1),
-            "running_mean": 0.8 * rng.standard_normal(F1), "running_var": 0.3 + 2 * rng.random(F1),
-            "w2": 0.4 * rng.standard_normal((F2, F1, 3, 3)), "b2": 0.1 * rng.standard_normal(F2),
-            "w3": scale * rng.standard_normal((C, D)) / np.sqrt(D),
-            "b3": scale * 0.1 * rng.standard_normal(C)}
+    return {
+        "w1": 0.5 * rng.standard_normal((F1, 3, 3, 3)),
+        "b1": 0.1 * rng.standard_normal(F1),
+        "gamma": 1 + 0.3 * rng.standard_normal(F1),
+        "beta": 0.3 * rng.standard_normal(F1),
+        "running_mean": 0.8 * rng.standard_normal(F1),
+        "running_var": 0.3 + 2 * rng.random(F1),
+        "w2": 0.4 * rng.standard_normal((F2, F1, 3, 3)),
+        "b2": 0.1 * rng.standard_normal(F2),
+        "w3": scale * rng.standard_normal((C, D)) / np.sqrt(D),
+        "b3": scale * 0.1 * rng.standard_normal(C),
+    }
 
 
 def build_model(i, train=True):
@@ -77,10 +90,18 @@ def build_model(i, train=True):
     H, W = i["X"].shape[2:]
     model = _net_class()(F1, F2, C, H, W).double()
     conv1, bn, _, _, conv2, _ = model.features
-    values = {conv1.weight: "w1", conv1.bias: "b1", bn.weight: "gamma", bn.bias: "beta",
-              bn.running_mean: "running_mean", bn.running_var: "running_var",
-              conv2.weight: "w2", conv2.bias: "b2", model.linear.weight: "w3",
-              model.linear.bias: "b3"}
+    values = {
+        conv1.weight: "w1",
+        conv1.bias: "b1",
+        bn.weight: "gamma",
+        bn.bias: "beta",
+        bn.running_mean: "running_mean",
+        bn.running_var: "running_var",
+        conv2.weight: "w2",
+        conv2.bias: "b2",
+        model.linear.weight: "w3",
+        model.linear.bias: "b3",
+    }
     with torch.no_grad():
         for tensor, key in values.items():
             tensor.copy_(torch.from_numpy(np.asarray(i[key], dtype=np.float64)))
@@ -100,10 +121,12 @@ def _tensors(i):
     """X and y as tensors sharing memory with the arrays, so that an in-place change of X
     shows in the array (and is reported)."""
     import torch
+
     return torch.from_numpy(i["X"]), torch.from_numpy(i["y"])
 
 
 # ---------------------------------------------------------------- judging maps
+
 
 def _class_objective(kind):
     """The number whose gradient a map takes: the correct scores (right), or a known mistake."""
@@ -112,9 +135,11 @@ def _class_objective(kind):
     def correct_scores(scores, y):
         return scores.gather(1, y.view(-1, 1)).sum()
 
-    return {"score": correct_scores,
-            "loss": lambda scores, y: F.cross_entropy(scores, y),
-            "probability": lambda scores, y: correct_scores(scores.softmax(dim=1), y)}[kind]
+    return {
+        "score": correct_scores,
+        "loss": lambda scores, y: F.cross_entropy(scores, y),
+        "probability": lambda scores, y: correct_scores(scores.softmax(dim=1), y),
+    }[kind]
 
 
 def _input_gradient(i, objective="score", train=False):
@@ -124,7 +149,7 @@ def _input_gradient(i, objective="score", train=False):
     model = build_model(i, train=train)
     X = torch.tensor(i["X"], requires_grad=True)
     y = torch.from_numpy(i["y"])
-    grad, = torch.autograd.grad(_class_objective(objective)(model(X), y), X)
+    (grad,) = torch.autograd.grad(_class_objective(objective)(model(X), y), X)
     return grad.numpy()
 
 
@@ -135,7 +160,7 @@ def _block_gradient(i, objective="score", train=False):
     model = build_model(i, train=train)
     A = model.features(torch.from_numpy(i["X"])).detach().requires_grad_()
     y = torch.from_numpy(i["y"])
-    grad, = torch.autograd.grad(_class_objective(objective)(model.head(A), y), A)
+    (grad,) = torch.autograd.grad(_class_objective(objective)(model.head(A), y), A)
     return A.detach().numpy(), grad.numpy()
 
 
@@ -153,8 +178,10 @@ def _judge_map(name, key, got, want, mistakes, hint):
         return []
     diff = np.abs(g.astype(np.float64) - want)
     where = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    msg = (f"{name}: {key} differs from the expected map at {tuple(int(k) for k in where)}: got "
-           f"{g[where]:.6g}, expected {want[where]:.6g} (error {err:.1e} > {TOL:.0e})")
+    msg = (
+        f"{name}: {key} differs from the expected map at {tuple(int(k) for k in where)}: got "
+        f"{g[where]:.6g}, expected {want[where]:.6g} (error {err:.1e} > {TOL:.0e})"
+    )
     for what, (candidate, fix) in mistakes.items():
         if candidate.shape == g.shape and scaled_error(g, candidate) <= TOL:
             return [f"{msg}. It matches {what}: {fix}"]
@@ -165,6 +192,7 @@ TRAIN_MODE_FIX = "call model.eval() first, so that batch normalization uses its 
 
 
 # ---------------------------------------------------------------- compute_saliency_maps
+
 
 def saliency_inputs(rng, N=2, size=(8, 8), C=5, channels=(4, 6)):
     """A CheckNet, N images and their labels."""
@@ -181,33 +209,51 @@ def saliency_run(api, i):
 
 def saliency_properties(i, got):
     grad = _input_gradient(i)
-    want = np.abs(grad).max(axis=1)                                  # (N, H, W)
+    want = np.abs(grad).max(axis=1)  # (N, H, W)
     per_channel = "take the absolute value, then the max over the channel axis (dim=1)"
     mistakes = {
         "the max without the absolute value": (grad.max(axis=1), "take .abs() before the max"),
         "the sum over channels": (np.abs(grad).sum(axis=1), per_channel),
         "the mean over channels": (np.abs(grad).mean(axis=1), per_channel),
-        "the gradient of the loss": (np.abs(_input_gradient(i, "loss")).max(axis=1),
-                                     "differentiate the correct class's raw score, not the loss"),
+        "the gradient of the loss": (
+            np.abs(_input_gradient(i, "loss")).max(axis=1),
+            "differentiate the correct class's raw score, not the loss",
+        ),
         "the gradient of the softmax probability": (
             np.abs(_input_gradient(i, "probability")).max(axis=1),
-            "differentiate the correct class's unnormalized score, before the softmax"),
-        "the model in training mode": (np.abs(_input_gradient(i, train=True)).max(axis=1),
-                                       TRAIN_MODE_FIX),
+            "differentiate the correct class's unnormalized score, before the softmax",
+        ),
+        "the model in training mode": (
+            np.abs(_input_gradient(i, train=True)).max(axis=1),
+            TRAIN_MODE_FIX,
+        ),
     }
-    return _judge_map("compute_saliency_maps", "saliency", got, want, mistakes,
-                      "Hint: the saliency is |d s_y / dX| (s_y the unnormalized score of the "
-                      "correct class), max over channels, shape (N, H, W)")
+    return _judge_map(
+        "compute_saliency_maps",
+        "saliency",
+        got,
+        want,
+        mistakes,
+        "Hint: the saliency is |d s_y / dX| (s_y the unnormalized score of the "
+        "correct class), max over channels, shape (N, H, W)",
+    )
 
 
 # The public cases of the two checks that return a map per image.
-MAP_CASES = [Case(0, "N=2, 8x8 images, 5 classes"),
-             Case(1, "batch of 1, 6x10 images", {"N": 1, "size": (6, 10)}),
-             Case(2, "N=3, 7 classes, 3 and 5 channels", {"N": 3, "C": 7, "channels": (3, 5)})]
+MAP_CASES = [
+    Case(0, "N=2, 8x8 images, 5 classes"),
+    Case(1, "batch of 1, 6x10 images", {"N": 1, "size": (6, 10)}),
+    Case(2, "N=3, 7 classes, 3 and 5 channels", {"N": 3, "C": 7, "channels": (3, 5)}),
+]
 
 compute_saliency_maps = Check(
-    name="compute_saliency_maps", notebook=NB, module=MODULE, points=3,
-    make_inputs=saliency_inputs, run=saliency_run, outputs=[],
+    name="compute_saliency_maps",
+    notebook=NB,
+    module=MODULE,
+    points=3,
+    make_inputs=saliency_inputs,
+    run=saliency_run,
+    outputs=[],
     cases=MAP_CASES,
     hidden_cases=[
         ### BEGIN HIDDEN TESTS
@@ -215,10 +261,12 @@ compute_saliency_maps = Check(
         Case(61, "batch of 1, 3 classes", {"N": 1, "C": 3}),
         ### END HIDDEN TESTS
     ],
-    properties=saliency_properties)
+    properties=saliency_properties,
+)
 
 
 # ---------------------------------------------------------------- make_fooling_image
+
 
 def unit_steps_to_fool(i, target, limit=MAX_STEPS):
     """Normalized steps of length 1 on the target's score that fool the model in evaluation
@@ -232,7 +280,7 @@ def unit_steps_to_fool(i, target, limit=MAX_STEPS):
         scores = model(x)
         if int(scores.argmax()) == target:
             return step
-        grad, = torch.autograd.grad(scores[0, target], x)
+        (grad,) = torch.autograd.grad(scores[0, target], x)
         x = (x + grad / torch.linalg.vector_norm(grad)).detach()
     return None
 
@@ -241,7 +289,7 @@ def _target_score_gradient_norm(i, target):
     import torch
 
     x = torch.tensor(i["X"], requires_grad=True)
-    grad, = torch.autograd.grad(build_model(i, train=False)(x)[0, target], x)
+    (grad,) = torch.autograd.grad(build_model(i, train=False)(x)[0, target], x)
     return float(torch.linalg.vector_norm(grad))
 
 
@@ -283,8 +331,10 @@ def fooling_properties(i, got):
         return [f"{name}: did not return X_fooling"]
     fooled, X = got["X_fooling"], i["X"]
     if fooled.shape != X.shape:
-        return [f"{name}: X_fooling has shape {fooled.shape} but X has shape {X.shape}; return "
-                f"an image of the shape of X"]
+        return [
+            f"{name}: X_fooling has shape {fooled.shape} but X has shape {X.shape}; return "
+            f"an image of the shape of X"
+        ]
     if not np.all(np.isfinite(fooled)):
         return [f"{name}: X_fooling contains nan or inf"]
     target = int(i["target_y"])
@@ -293,36 +343,49 @@ def fooling_properties(i, got):
     predicted = int(scores.argmax())
     messages = []
     if predicted != target:
-        messages.append(f"{name}: the model (in evaluation mode) predicts class {predicted} for "
-                        f"X_fooling, not target_y={target}. Keep stepping until "
-                        f"model(X_fooling).argmax() == target_y (this case takes {int(i['steps'])} "
-                        f"steps), for at most {MAX_STEPS} steps, with the model in evaluation mode")
+        messages.append(
+            f"{name}: the model (in evaluation mode) predicts class {predicted} for "
+            f"X_fooling, not target_y={target}. Keep stepping until "
+            f"model(X_fooling).argmax() == target_y (this case takes {int(i['steps'])} "
+            f"steps), for at most {MAX_STEPS} steps, with the model in evaluation mode"
+        )
     distance = float(np.linalg.norm((fooled.astype(np.float64) - X).ravel()))
     if distance > float(i["max_distance"]):
-        messages.append(f"{name}: X_fooling is {distance:.4g} away from X (L2 norm), but "
-                        f"{int(i['steps'])} steps of length 1 fool this model, so it should be at "
-                        f"most {float(i['max_distance']):g} away. Divide each step by the "
-                        f"gradient's L2 norm (learning_rate * g / g.norm()) and stop as soon as "
-                        f"the model predicts target_y")
+        messages.append(
+            f"{name}: X_fooling is {distance:.4g} away from X (L2 norm), but "
+            f"{int(i['steps'])} steps of length 1 fool this model, so it should be at "
+            f"most {float(i['max_distance']):g} away. Divide each step by the "
+            f"gradient's L2 norm (learning_rate * g / g.norm()) and stop as soon as "
+            f"the model predicts target_y"
+        )
     return messages
 
 
 make_fooling_image = Check(
-    name="make_fooling_image", notebook=NB, module=MODULE, points=3,
-    make_inputs=fooling_inputs, run=fooling_run, outputs=[],
-    cases=[Case(0, "8x8 image, 5 classes"),
-           Case(1, "6x10 image, 4 classes", {"size": (6, 10), "C": 4}),
-           Case(2, "8x8 image, 8 classes, 3 and 5 channels", {"C": 8, "channels": (3, 5)})],
+    name="make_fooling_image",
+    notebook=NB,
+    module=MODULE,
+    points=3,
+    make_inputs=fooling_inputs,
+    run=fooling_run,
+    outputs=[],
+    cases=[
+        Case(0, "8x8 image, 5 classes"),
+        Case(1, "6x10 image, 4 classes", {"size": (6, 10), "C": 4}),
+        Case(2, "8x8 image, 8 classes, 3 and 5 channels", {"C": 8, "channels": (3, 5)}),
+    ],
     hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(62, "10x6 image, 6 classes", {"size": (10, 6), "C": 6}),
         Case(63, "8x8 image, 3 classes", {"C": 3}),
         ### END HIDDEN TESTS
     ],
-    properties=fooling_properties)
+    properties=fooling_properties,
+)
 
 
 # ---------------------------------------------------------------- class_visualization_update_step
+
 
 def update_inputs(rng, size=(6, 7), C=4, l2_reg=0.3, learning_rate=0.7):
     """A linear model's weights (C, 3*H*W), an image, a class, another class for a second
@@ -333,10 +396,15 @@ def update_inputs(rng, size=(6, 7), C=4, l2_reg=0.3, learning_rate=0.7):
     only a second step on another class shows a gradient left over from the first.)"""
     D = 3 * size[0] * size[1]
     target = int(rng.integers(C))
-    return {"W": rng.standard_normal((C, D)) / np.sqrt(D) * 4, "b": rng.standard_normal(C),
-            "img": rng.standard_normal((1, 3, *size)), "target_y": np.asarray(target),
-            "second_y": np.asarray((target + 1 + int(rng.integers(C - 1))) % C),
-            "l2_reg": np.asarray(l2_reg), "learning_rate": np.asarray(learning_rate)}
+    return {
+        "W": rng.standard_normal((C, D)) / np.sqrt(D) * 4,
+        "b": rng.standard_normal(C),
+        "img": rng.standard_normal((1, 3, *size)),
+        "target_y": np.asarray(target),
+        "second_y": np.asarray((target + 1 + int(rng.integers(C - 1))) % C),
+        "l2_reg": np.asarray(l2_reg),
+        "learning_rate": np.asarray(learning_rate),
+    }
 
 
 def _linear_model(i):
@@ -385,54 +453,96 @@ def update_properties(i, got):
     img = i["img"]
     for key in ("img_one_step", "img_two_steps"):
         if got[key].shape != img.shape:
-            return [f"{name}: img changed shape to {got[key].shape} (it was {img.shape}); update "
-                    f"it in place with img += ..."]
+            return [
+                f"{name}: img changed shape to {got[key].shape} (it was {img.shape}); update "
+                f"it in place with img += ..."
+            ]
     one, g0 = closed_form_step(i, img)
     two, _ = closed_form_step(i, one, target="second_y")
-    hint = ("the step is learning_rate * g / g.norm(), where g is the gradient of "
-            "model(img)[0, target_y] - l2_reg * (img * img).sum() with respect to img")
+    hint = (
+        "the step is learning_rate * g / g.norm(), where g is the gradient of "
+        "model(img)[0, target_y] - l2_reg * (img * img).sum() with respect to img"
+    )
     mistakes = {
-        "no change at all": (img, "update img itself in place (img += ... under "
-                                  "torch.no_grad(), or img.data += ...); a new tensor is lost"),
-        "a step on s_y + l2_reg * ||img||^2": (closed_form_step(i, img, sign=1.0)[0],
-                                                "the L2 penalty is subtracted from the score"),
-        "a step that is not normalized": (closed_form_step(i, img, normalize=False)[0],
-                                          "divide the gradient by its L2 norm (g / g.norm())"),
+        "no change at all": (
+            img,
+            "update img itself in place (img += ... under "
+            "torch.no_grad(), or img.data += ...); a new tensor is lost",
+        ),
+        "a step on s_y + l2_reg * ||img||^2": (
+            closed_form_step(i, img, sign=1.0)[0],
+            "the L2 penalty is subtracted from the score",
+        ),
+        "a step that is not normalized": (
+            closed_form_step(i, img, normalize=False)[0],
+            "divide the gradient by its L2 norm (g / g.norm())",
+        ),
         "a penalty l2_reg * ||img|| (not squared)": (
             closed_form_step(i, img, squared=False)[0],
-            "the penalty is l2_reg times the SQUARED L2 norm, (img * img).sum()"),
+            "the penalty is l2_reg times the SQUARED L2 norm, (img * img).sum()",
+        ),
     }
     messages = _judge_map(name, "img_one_step", got, one, mistakes, f"Hint: {hint}")
     if messages:
         return messages
     kept_grad = closed_form_step(i, one, extra=g0, target="second_y")[0]
-    return _judge_map(name, "img_two_steps", got, two,
-                      {"a second step that adds the first step's gradient": (
-                          kept_grad, "zero img.grad after the step (img.grad.zero_()): PyTorch "
-                                     "adds new gradients to the ones already there")},
-                      "Hint: the second of two steps differs; make each step start afresh")
+    return _judge_map(
+        name,
+        "img_two_steps",
+        got,
+        two,
+        {
+            "a second step that adds the first step's gradient": (
+                kept_grad,
+                "zero img.grad after the step (img.grad.zero_()): PyTorch "
+                "adds new gradients to the ones already there",
+            )
+        },
+        "Hint: the second of two steps differs; make each step start afresh",
+    )
 
 
 class_visualization_update_step = Check(
-    name="class_visualization_update_step", notebook=NB, module=MODULE, points=2,
-    make_inputs=update_inputs, run=update_run, outputs=[],
-    cases=[Case(0, "6x7 image, l2_reg 0.3, learning rate 0.7"),
-           Case(1, "4x4 image, 3 classes, l2_reg 0.05, learning rate 2",
-                {"size": (4, 4), "C": 3, "l2_reg": 0.05, "learning_rate": 2.0}),
-           Case(2, "5x9 image, l2_reg 1.5, learning rate 0.1",
-                {"size": (5, 9), "l2_reg": 1.5, "learning_rate": 0.1})],
+    name="class_visualization_update_step",
+    notebook=NB,
+    module=MODULE,
+    points=2,
+    make_inputs=update_inputs,
+    run=update_run,
+    outputs=[],
+    cases=[
+        Case(0, "6x7 image, l2_reg 0.3, learning rate 0.7"),
+        Case(
+            1,
+            "4x4 image, 3 classes, l2_reg 0.05, learning rate 2",
+            {"size": (4, 4), "C": 3, "l2_reg": 0.05, "learning_rate": 2.0},
+        ),
+        Case(
+            2,
+            "5x9 image, l2_reg 1.5, learning rate 0.1",
+            {"size": (5, 9), "l2_reg": 1.5, "learning_rate": 0.1},
+        ),
+    ],
     hidden_cases=[
         ### BEGIN HIDDEN TESTS
-        Case(64, "8x8 image, 6 classes, l2_reg 0.7, learning rate 3",
-             {"size": (8, 8), "C": 6, "l2_reg": 0.7, "learning_rate": 3.0}),
-        Case(65, "3x5 image, l2_reg 0.2, learning rate 0.4",
-             {"size": (3, 5), "l2_reg": 0.2, "learning_rate": 0.4}),
+        Case(
+            64,
+            "8x8 image, 6 classes, l2_reg 0.7, learning rate 3",
+            {"size": (8, 8), "C": 6, "l2_reg": 0.7, "learning_rate": 3.0},
+        ),
+        Case(
+            65,
+            "3x5 image, l2_reg 0.2, learning rate 0.4",
+            {"size": (3, 5), "l2_reg": 0.2, "learning_rate": 0.4},
+        ),
         ### END HIDDEN TESTS
     ],
-    properties=update_properties)
+    properties=update_properties,
+)
 
 
 # ---------------------------------------------------------------- compute_grad_cam
+
 
 def grad_cam_run(api, i):
     X, y = _tensors(i)
@@ -441,7 +551,7 @@ def grad_cam_run(api, i):
 
 def grad_cam_maps(A, dA):
     """(map, map without the ReLU) from the block's activations and their gradient."""
-    raw = (dA.mean(axis=(2, 3), keepdims=True) * A).sum(axis=1)       # (N, H', W')
+    raw = (dA.mean(axis=(2, 3), keepdims=True) * A).sum(axis=1)  # (N, H', W')
     return np.maximum(raw, 0), raw
 
 
@@ -450,32 +560,52 @@ def grad_cam_properties(i, got):
     want, raw = grad_cam_maps(A, dA)
     peak = want.max(axis=(1, 2), keepdims=True)
     mistakes = {
-        "the map without the ReLU": (raw, "apply a ReLU to the weighted sum: Grad-CAM keeps only "
-                                          "what speaks for the class"),
+        "the map without the ReLU": (
+            raw,
+            "apply a ReLU to the weighted sum: Grad-CAM keeps only what speaks for the class",
+        ),
         "weights not averaged over space": (
             np.maximum((dA * A).sum(axis=1), 0),
             "each channel's weight is one number, the gradient averaged over the H' x W' "
-            "positions (dA.mean(dim=(2, 3), keepdim=True))"),
-        "the gradient of the loss": (grad_cam_maps(*_block_gradient(i, "loss"))[0],
-                                     "differentiate the correct class's raw score, not the loss"),
+            "positions (dA.mean(dim=(2, 3), keepdim=True))",
+        ),
+        "the gradient of the loss": (
+            grad_cam_maps(*_block_gradient(i, "loss"))[0],
+            "differentiate the correct class's raw score, not the loss",
+        ),
         "the gradient of the softmax probability": (
             grad_cam_maps(*_block_gradient(i, "probability"))[0],
-            "differentiate the correct class's unnormalized score, before the softmax"),
-        "the model in training mode": (grad_cam_maps(*_block_gradient(i, train=True))[0],
-                                       TRAIN_MODE_FIX),
-        "the map rescaled to a maximum of 1": (want / np.where(peak > 0, peak, 1),
-                                               "return the map as it is; the notebook rescales "
-                                               "it for display"),
+            "differentiate the correct class's unnormalized score, before the softmax",
+        ),
+        "the model in training mode": (
+            grad_cam_maps(*_block_gradient(i, train=True))[0],
+            TRAIN_MODE_FIX,
+        ),
+        "the map rescaled to a maximum of 1": (
+            want / np.where(peak > 0, peak, 1),
+            "return the map as it is; the notebook rescales it for display",
+        ),
     }
-    return _judge_map("compute_grad_cam", "cam", got, want, mistakes,
-                      "Hint: with A = model.features(X), the map is ReLU(sum over k of "
-                      "alpha_k * A[:, k]), alpha_k the mean over space of d s_y / dA[:, k]; "
-                      "its shape is (N, H', W'), the spatial size of A")
+    return _judge_map(
+        "compute_grad_cam",
+        "cam",
+        got,
+        want,
+        mistakes,
+        "Hint: with A = model.features(X), the map is ReLU(sum over k of "
+        "alpha_k * A[:, k]), alpha_k the mean over space of d s_y / dA[:, k]; "
+        "its shape is (N, H', W'), the spatial size of A",
+    )
 
 
 compute_grad_cam = Check(
-    name="compute_grad_cam", notebook=NB, module=MODULE, points=3,
-    make_inputs=saliency_inputs, run=grad_cam_run, outputs=[],
+    name="compute_grad_cam",
+    notebook=NB,
+    module=MODULE,
+    points=3,
+    make_inputs=saliency_inputs,
+    run=grad_cam_run,
+    outputs=[],
     cases=MAP_CASES,
     hidden_cases=[
         ### BEGIN HIDDEN TESTS
@@ -483,7 +613,12 @@ compute_grad_cam = Check(
         Case(67, "batch of 1, 8 channels in the last block", {"N": 1, "channels": (4, 8)}),
         ### END HIDDEN TESTS
     ],
-    properties=grad_cam_properties)
+    properties=grad_cam_properties,
+)
 
-CHECKS = [compute_saliency_maps, make_fooling_image, class_visualization_update_step,
-          compute_grad_cam]
+CHECKS = [
+    compute_saliency_maps,
+    make_fooling_image,
+    class_visualization_update_step,
+    compute_grad_cam,
+]

@@ -1,4 +1,5 @@
 """Centred-difference gradients computed inside a check's run (from the code under test)."""
+
 import numpy as np
 
 
@@ -49,7 +50,9 @@ def model_outputs(net, params, X, y):
         def f(v):
             net.params = {**params, name: v}
             return net.loss(X, y)[0]
+
         return f
+
     for k in params:
         num = numeric_or_none(loss_of(k), params[k])
         if num is not None:

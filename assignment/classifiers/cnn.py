@@ -1,7 +1,13 @@
 """A three-layer convolutional network."""
+
 import numpy as np
 
-from ..layer_utils import affine_relu_backward, affine_relu_forward, conv_relu_pool_backward, conv_relu_pool_forward
+from ..layer_utils import (
+    affine_relu_backward,
+    affine_relu_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
+)
 from ..layers import affine_backward, affine_forward, softmax_loss
 
 
@@ -17,8 +23,17 @@ class ThreeLayerConvNet:
     - W3: (hidden_dim, num_classes), b3: (num_classes,)
     """
 
-    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
-                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32):
+    def __init__(
+        self,
+        input_dim=(3, 32, 32),
+        num_filters=32,
+        filter_size=7,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+        dtype=np.float32,
+    ):
         """
         Inputs:
         - input_dim: (C, H, W) of one input
@@ -37,7 +52,9 @@ class ThreeLayerConvNet:
         C, H, W = input_dim
         self.params["W1"] = weight_scale * np.random.randn(num_filters, C, filter_size, filter_size)
         self.params["b1"] = np.zeros(num_filters)
-        self.params["W2"] = weight_scale * np.random.randn(num_filters * (H // 2) * (W // 2), hidden_dim)
+        self.params["W2"] = weight_scale * np.random.randn(
+            num_filters * (H // 2) * (W // 2), hidden_dim
+        )
         self.params["b2"] = np.zeros(hidden_dim)
         self.params["W3"] = weight_scale * np.random.randn(hidden_dim, num_classes)
         self.params["b3"] = np.zeros(num_classes)

@@ -13,6 +13,7 @@ The weights are made by a deterministic build step:
 
 It trains for a few seconds on one thread, with fixed seeds, on the embedded training images.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +39,23 @@ class EmbeddedConvNet(nn.Module):
     def __init__(self, num_classes=10, width=16):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.MaxPool2d(2),                                            # (N, w, 16, 16)
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
-            nn.MaxPool2d(2),                                            # (N, 2w, 8, 8)
-            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(),   # (N, 4w, 8, 8)
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, w, 16, 16)
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 2w, 8, 8)
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1),
+            nn.ReLU(),  # (N, 4w, 8, 8)
         )
         self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3),
-            nn.Linear(4 * width, num_classes))
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(4 * width, num_classes),
+        )
 
     def head(self, A):
         """Class scores (N, num_classes) from the last block's activations A (N, 4w, 8, 8)."""
@@ -73,8 +82,9 @@ def train_embedded_convnet(epochs=8, batch_size=64, learning_rate=3e-3, seed=SEE
     from ..data_utils import get_CIFAR10_data
     from ..net_visualization import preprocess
 
-    data = get_CIFAR10_data(num_training=5000, num_validation=0, num_test=1000,
-                            subtract_mean=False, source="embedded")
+    data = get_CIFAR10_data(
+        num_training=5000, num_validation=0, num_test=1000, subtract_mean=False, source="embedded"
+    )
     X = preprocess(data["X_train"].transpose(0, 2, 3, 1))
     y = torch.from_numpy(data["y_train"]).long()
     torch.manual_seed(seed)
@@ -85,7 +95,7 @@ def train_embedded_convnet(epochs=8, batch_size=64, learning_rate=3e-3, seed=SEE
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
     for epoch in range(epochs):
         model.train()
-        batches = order.permutation(len(X))[:steps_per_epoch * batch_size].reshape(-1, batch_size)
+        batches = order.permutation(len(X))[: steps_per_epoch * batch_size].reshape(-1, batch_size)
         for rows in batches:
             rows = torch.from_numpy(rows)
             xb = X[rows]

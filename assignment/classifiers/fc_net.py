@@ -1,9 +1,20 @@
 """A fully connected network of any depth, with optional normalization and dropout."""
+
 import numpy as np
 
-from ..layer_utils import (affine_norm_relu_backward, affine_norm_relu_forward,
-                           affine_relu_backward, affine_relu_forward)
-from ..layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
+from ..layer_utils import (
+    affine_norm_relu_backward,
+    affine_norm_relu_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+)
+from ..layers import (
+    affine_backward,
+    affine_forward,
+    dropout_backward,
+    dropout_forward,
+    softmax_loss,
+)
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 
@@ -20,8 +31,18 @@ class FullyConnectedNet:
     (gamma = ones, beta = zeros). The seeded checks of the notebooks depend on this order.
     """
 
-    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=np.float32,
+        seed=None,
+    ):
         """
         Inputs:
         - hidden_dims: list of the sizes of the hidden layers
@@ -35,8 +56,10 @@ class FullyConnectedNet:
         - seed: when given, seeds the dropout masks so that checks are reproducible
         """
         if normalization not in NORMALIZATIONS:
-            raise ValueError(f"FullyConnectedNet: normalization must be one of {NORMALIZATIONS}, "
-                             f"got {normalization!r}")
+            raise ValueError(
+                f"FullyConnectedNet: normalization must be one of {NORMALIZATIONS}, "
+                f"got {normalization!r}"
+            )
         self.normalization = normalization
         self.use_dropout = dropout_keep_ratio != 1
         self.reg = reg
@@ -96,9 +119,15 @@ class FullyConnectedNet:
             if self.normalization is None:
                 h, cache = affine_relu_forward(h, W, b)
             else:
-                h, cache = affine_norm_relu_forward(h, W, b, self.params[f"gamma{i}"],
-                                                    self.params[f"beta{i}"], self.bn_params[i - 1],
-                                                    self.normalization)
+                h, cache = affine_norm_relu_forward(
+                    h,
+                    W,
+                    b,
+                    self.params[f"gamma{i}"],
+                    self.params[f"beta{i}"],
+                    self.bn_params[i - 1],
+                    self.normalization,
+                )
             drop_cache = None
             if self.use_dropout:
                 h, drop_cache = dropout_forward(h, self.dropout_param)
@@ -124,8 +153,9 @@ class FullyConnectedNet:
             if self.normalization is None:
                 dh, grads[f"W{i}"], grads[f"b{i}"] = affine_relu_backward(dh, cache)
             else:
-                (dh, grads[f"W{i}"], grads[f"b{i}"],
-                 grads[f"gamma{i}"], grads[f"beta{i}"]) = affine_norm_relu_backward(dh, cache)
+                (dh, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"]) = (
+                    affine_norm_relu_backward(dh, cache)
+                )
         for i in range(1, L + 1):
             grads[f"W{i}"] += self.reg * self.params[f"W{i}"]
         ### END SOLUTION

@@ -10,6 +10,7 @@ Like every model of Network_Visualization.ipynb, it splits in two:
 for a 224 x 224 input, and `model.head(A)` turns them into class scores (N, 1000), so that
 `model(X) == model.head(model.features(X))`.
 """
+
 import torch
 from torch import nn
 
@@ -33,8 +34,13 @@ class Fire(nn.Module):
 
     def forward(self, x):
         x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
-                          self.expand3x3_activation(self.expand3x3(x))], dim=1)
+        return torch.cat(
+            [
+                self.expand1x1_activation(self.expand1x1(x)),
+                self.expand3x3_activation(self.expand3x3(x)),
+            ],
+            dim=1,
+        )
 
 
 class SqueezeNet(nn.Module):
@@ -107,6 +113,7 @@ def load_squeezenet(path=None, device="cpu"):
     """
     if path is None:
         from ..data_utils import squeezenet_weights_path
+
         path = squeezenet_weights_path()
     # weights_only: a weight file is data; never let it run code.
     state = torch.load(path, map_location="cpu", weights_only=True)

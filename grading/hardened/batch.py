@@ -63,14 +63,21 @@ class BatchSummary:
 
 def checks_only(grader: Grader, limits: Limits = Limits()) -> GradeOne:
     """The hardened grader alone, as a ``grade_one`` for :func:`grade_batch`."""
+
     def grade_one(student: str, root: Path, student_out: Path) -> Graded:
         report = grader.grade(root, limits=limits)
         return Graded(report.results, report.isolation, log=report.log)
+
     return grade_one
 
 
-def check_one(path: Path, *, limits: Limits = Limits(), isolation: str | None = None,
-              checks: list[str] | None = None) -> HardenedReport:
+def check_one(
+    path: Path,
+    *,
+    limits: Limits = Limits(),
+    isolation: str | None = None,
+    checks: list[str] | None = None,
+) -> HardenedReport:
     """Hardened grade of one submission (a folder or a zip), in a scratch folder of its own;
     ``checks`` names the checks to run (default: all)."""
     with tempfile.TemporaryDirectory(prefix="grading-check-") as scratch:
@@ -82,10 +89,16 @@ def check_one(path: Path, *, limits: Limits = Limits(), isolation: str | None = 
     return report
 
 
-def autograde_checks_only(submissions: Path, out: Path, *, workers: int = 1,
-                          limits: Limits = Limits(), isolation: str | None = None,
-                          checks: list[str] | None = None, progress: bool = True
-                          ) -> BatchSummary:
+def autograde_checks_only(
+    submissions: Path,
+    out: Path,
+    *,
+    workers: int = 1,
+    limits: Limits = Limits(),
+    isolation: str | None = None,
+    checks: list[str] | None = None,
+    progress: bool = True,
+) -> BatchSummary:
     """The hardened grader alone over a folder of submissions (``autograde --checks-only``);
     ``checks`` names the checks to run (default: all).
 
@@ -94,14 +107,28 @@ def autograde_checks_only(submissions: Path, out: Path, *, workers: int = 1,
     with tempfile.TemporaryDirectory(prefix="grading-batch-") as work:
         grader = Grader(Path(work) / "hardened", isolation=isolation, checks=checks)
         grader.warm()
-        return grade_batch(submissions, out, grade_one=checks_only(grader, limits),
-                           workers=workers, work=Path(work) / "submissions",
-                           checks=grader.checks, progress=progress)
+        return grade_batch(
+            submissions,
+            out,
+            grade_one=checks_only(grader, limits),
+            workers=workers,
+            work=Path(work) / "submissions",
+            checks=grader.checks,
+            progress=progress,
+        )
 
 
-def grade_batch(submissions: Path, out: Path, *, grade_one: GradeOne, workers: int = 1,
-                work: Path | None = None, checks: Iterable = None, timeout_s: float = 3600.0,
-                progress: bool = True) -> BatchSummary:
+def grade_batch(
+    submissions: Path,
+    out: Path,
+    *,
+    grade_one: GradeOne,
+    workers: int = 1,
+    work: Path | None = None,
+    checks: Iterable = None,
+    timeout_s: float = 3600.0,
+    progress: bool = True,
+) -> BatchSummary:
     """Grade every submission in ``submissions`` into ``out``; see the module docstring.
 
     ``checks`` (default: the catalogue) gives the rows written for a submission whose
@@ -135,8 +162,9 @@ def grade_batch(submissions: Path, out: Path, *, grade_one: GradeOne, workers: i
                 summary.failed[student] = outcome.splitlines()[0]
             write_results_json(folder / "results.json", results, isolation, output=extra)
             rows[student] = grade_rows(student, results)
-        summary.csv = write_grades_csv(out / "grades.csv",
-                                       [row for s in sorted(rows) for row in rows[s]])
+        summary.csv = write_grades_csv(
+            out / "grades.csv", [row for s in sorted(rows) for row in rows[s]]
+        )
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -144,8 +172,14 @@ def grade_batch(submissions: Path, out: Path, *, grade_one: GradeOne, workers: i
     return summary
 
 
-def _run_all(found: list[Submission], grade_one: GradeOne, workers: int, work: Path,
-             timeout_s: float, progress: bool):
+def _run_all(
+    found: list[Submission],
+    grade_one: GradeOne,
+    workers: int,
+    work: Path,
+    timeout_s: float,
+    progress: bool,
+):
     """Yield (student, Graded or the reason it failed) as each child finishes."""
     bar = _bar(len(found), progress)
     context = multiprocessing.get_context("fork")
@@ -156,9 +190,11 @@ def _run_all(found: list[Submission], grade_one: GradeOne, workers: int, work: P
             while queue and len(running) < workers:
                 submission = queue.pop(0)
                 receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(send, grade_one, submission,
-                                                               work / submission.student),
-                                          daemon=True)
+                process = context.Process(
+                    target=_child,
+                    args=(send, grade_one, submission, work / submission.student),
+                    daemon=True,
+                )
                 process.start()
                 send.close()
                 running[receive] = (submission, process, time.monotonic())
@@ -171,7 +207,9 @@ def _run_all(found: list[Submission], grade_one: GradeOne, workers: int, work: P
                         outcome = connection.recv()
                     except (EOFError, OSError):
                         process.join()
-                        outcome = f"the grader died on this submission (exit code {process.exitcode})"
+                        outcome = (
+                            f"the grader died on this submission (exit code {process.exitcode})"
+                        )
                 elif now - started > timeout_s:
                     process.kill()
                     outcome = f"grading took longer than {timeout_s:g} s and was stopped"
@@ -211,8 +249,12 @@ def _child(send, grade_one: GradeOne, submission: Submission, scratch: Path) -> 
 
 def _failed(checks: list, reason: str) -> list[CheckResult]:
     message = f"not graded: {reason.splitlines()[0]}"
-    return [CheckResult(c.name, c.notebook, c.points, [CaseOutcome("all cases", [message])],
-                        status="error") for c in checks]
+    return [
+        CheckResult(
+            c.name, c.notebook, c.points, [CaseOutcome("all cases", [message])], status="error"
+        )
+        for c in checks
+    ]
 
 
 class _NoBar:
@@ -227,5 +269,6 @@ def _bar(total: int, progress: bool):
     if not progress:
         return _NoBar()
     import tqdm
+
     tqdm.tqdm.monitor_interval = 0  # no monitor thread in a process that forks
     return tqdm.tqdm(total=total, unit="submission", desc="grading")

@@ -37,15 +37,22 @@ from pathlib import Path
 
 import numpy as np
 
-from assignment.checks import (CATALOGUE, CaseOutcome, CheckResult, family, judge, load_api,
-                               name_dependencies, run_case)
+from assignment.checks import (
+    CATALOGUE,
+    CaseOutcome,
+    CheckResult,
+    family,
+    judge,
+    load_api,
+    name_dependencies,
+    run_case,
+)
 from assignment.checks.core import mutated_inputs
 from grading.errors import GradingError
-from grading.hardened.splice import Merged, build_trusted_copy, merge_submission
-from grading.layout import module_file
-from grading.layout import REPO_ROOT
 from grading.hardened.sandbox import DESCRIPTIONS, Limits, Sandbox, detect_isolation, level_of
+from grading.hardened.splice import Merged, build_trusted_copy, merge_submission
 from grading.hardened.stand_ins import StandIns
+from grading.layout import REPO_ROOT, module_file
 
 RUNNER = Path(__file__).with_name("runner.py")
 MAX_MEMBERS = 512
@@ -81,8 +88,15 @@ class Grader:
     the catalogue (names); by default every check runs.
     """
 
-    def __init__(self, work: Path, *, hidden: bool = True, isolation: str | None = None,
-                 source_root: Path = REPO_ROOT, checks: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        *,
+        hidden: bool = True,
+        isolation: str | None = None,
+        source_root: Path = REPO_ROOT,
+        checks: list[str] | None = None,
+    ) -> None:
         self.work = Path(work).resolve()
         self.work.mkdir(parents=True, exist_ok=True)
         self.work.chmod(0o700)
@@ -131,8 +145,12 @@ class Grader:
             try:
                 self._expected[key] = run_case(check, reference, inputs)
             except Exception as error:  # noqa: BLE001 - the reference itself is broken
-                raise GradingError(None, None, f"the reference fails {check.name} case "
-                                   f"{self.cases(index)[case].key!r}: {error}") from None
+                raise GradingError(
+                    None,
+                    None,
+                    f"the reference fails {check.name} case "
+                    f"{self.cases(index)[case].key!r}: {error}",
+                ) from None
             self._seconds[index] = self._seconds.get(index, 0.0) + time.perf_counter() - start
         return self._expected[key]
 
@@ -170,8 +188,9 @@ class Grader:
             self._stand_in_round(box, merged, results, limits, start, log)
         failed = {self.checks[i].name for i, r in results.items() if not r.passed}
         for index, check in enumerate(self.checks):
-            results[index] = name_dependencies(results[index],
-                                               [n for n in check.depends_on if n in failed])
+            results[index] = name_dependencies(
+                results[index], [n for n in check.depends_on if n in failed]
+            )
         ordered = [results[i] for i in range(len(self.checks))]
         return HardenedReport(ordered, self.isolation, "\n".join(log), time.monotonic() - start)
 
@@ -185,55 +204,92 @@ class Grader:
         for path in box.box.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
 
-    def _stand_in_round(self, box: Sandbox, merged: Merged, results: dict[int, CheckResult],
-                        limits: Limits, start: float, log: list[str]) -> None:
+    def _stand_in_round(
+        self,
+        box: Sandbox,
+        merged: Merged,
+        results: dict[int, CheckResult],
+        limits: Limits,
+        start: float,
+        log: list[str],
+    ) -> None:
         """Judge again, with correct layers standing in for those whose checks failed, every
         failed check that uses them; its new verdict replaces the first."""
         failed = {self.checks[i].name for i, r in results.items() if not r.passed}
-        redo = [i for i, check in enumerate(self.checks)
-                if check.name in failed and failed & set(check.uses)
-                and not _broken_reason(merged, check.module)]
+        redo = [
+            i
+            for i, check in enumerate(self.checks)
+            if check.name in failed
+            and failed & set(check.uses)
+            and not _broken_reason(merged, check.module)
+        ]
         if not redo:
             return
         layers = self._reference_api().layers
-        used = {i: tuple(dict.fromkeys(f for u in self.checks[i].uses if u in failed
-                                       for f in family(u, layers))) for i in redo}
+        used = {
+            i: tuple(
+                dict.fromkeys(
+                    f for u in self.checks[i].uses if u in failed for f in family(u, layers)
+                )
+            )
+            for i in redo
+        }
         names = sorted({f for fs in used.values() for f in fs})
         log.append(f"stand-ins for {', '.join(names)}: judging {len(redo)} check(s) again")
         again: dict[int, CheckResult] = {}
-        self._run_rounds(box, redo, again, limits, start, log,
-                         stand_ins=StandIns(layers, names))
+        self._run_rounds(box, redo, again, limits, start, log, stand_ins=StandIns(layers, names))
         for index in redo:
             r = again[index]
-            results[index] = CheckResult(r.name, r.notebook, r.max_score, r.outcomes, r.status,
-                                         stand_ins=used[index])
+            results[index] = CheckResult(
+                r.name, r.notebook, r.max_score, r.outcomes, r.status, stand_ins=used[index]
+            )
 
     def _reference_api(self):
         if self._reference is None:
             self._reference = load_api("assignment")
         return self._reference
 
-    def _run_rounds(self, box: Sandbox, pending: list[int], results: dict[int, CheckResult],
-                    limits: Limits, start: float, log: list[str],
-                    stand_ins: StandIns | None = None) -> None:
+    def _run_rounds(
+        self,
+        box: Sandbox,
+        pending: list[int],
+        results: dict[int, CheckResult],
+        limits: Limits,
+        start: float,
+        log: list[str],
+        stand_ins: StandIns | None = None,
+    ) -> None:
         """Run the pending checks; after a crash or a limit, again for those left."""
         broken_imports: dict[str, str] = {}
         deadline = start + limits.submission_s
         while pending:
-            job = {"tasks": [{"check": self.checks[i].name,
-                              "cases": [[f"{i}-{c}", f"inputs/{i}-{c}.npz"]
-                                        for c in range(len(self.cases(i)))]} for i in pending],
-                   "broken": broken_imports,
-                   "stand_ins": sorted(stand_ins.names) if stand_ins else []}
+            job = {
+                "tasks": [
+                    {
+                        "check": self.checks[i].name,
+                        "cases": [
+                            [f"{i}-{c}", f"inputs/{i}-{c}.npz"] for c in range(len(self.cases(i)))
+                        ],
+                    }
+                    for i in pending
+                ],
+                "broken": broken_imports,
+                "stand_ins": sorted(stand_ins.names) if stand_ins else [],
+            }
             (box.box / "job.json").write_text(json.dumps(job))
             (box.box / "job.json").chmod(0o644)
-            run = box.run([box.python, "-I", "-B", box.path("runner.py"), box.path("job.json")],
-                          limits=limits, deadline=deadline,
-                          deadline_of=self._deadlines(pending, limits),
-                          service=stand_ins.serve if stand_ins else None)
+            run = box.run(
+                [box.python, "-I", "-B", box.path("runner.py"), box.path("job.json")],
+                limits=limits,
+                deadline=deadline,
+                deadline_of=self._deadlines(pending, limits),
+                service=stand_ins.serve if stand_ins else None,
+            )
             state = _progress(run.progress, len(pending))
-            log.append(f"run of {len(pending)} check(s): {run.describe()} in {run.seconds:.1f} s; "
-                       f"{len(state.done)} finished")
+            log.append(
+                f"run of {len(pending)} check(s): {run.describe()} in {run.seconds:.1f} s; "
+                f"{len(state.done)} finished"
+            )
             for name, text in (("stdout", run.stdout), ("stderr", run.stderr)):
                 if text.strip():
                     log.append(f"{name}:\n{text[:LOG_STREAM_CHARS]}")
@@ -250,21 +306,26 @@ class Grader:
             learnt = False
             if run.killed == "budget":
                 for index in remaining:
-                    results[index] = _error(self.checks[index], "the time budget of the "
-                                            "submission ran out before this check finished")
+                    results[index] = _error(
+                        self.checks[index],
+                        "the time budget of the submission ran out before this check finished",
+                    )
                 return
             if state.importing and state.importing not in broken_imports:
                 broken_imports[state.importing] = (
                     f"assignment.{state.importing} could not be imported: the process {why} "
-                    "while importing it")
+                    "while importing it"
+                )
                 learnt = True
             elif state.current is not None and pending[state.current] in remaining:
                 results[pending[state.current]] = _error(
-                    self.checks[pending[state.current]], _crash_message(why, run.stderr))
+                    self.checks[pending[state.current]], _crash_message(why, run.stderr)
+                )
             if remaining and len(results) == before and not learnt:
                 # Nothing resolved and nothing learnt: blame the first check left.
-                results[remaining[0]] = _error(self.checks[remaining[0]],
-                                               _crash_message(why, run.stderr))
+                results[remaining[0]] = _error(
+                    self.checks[remaining[0]], _crash_message(why, run.stderr)
+                )
             pending = [i for i in pending if i not in results]
 
     def _deadlines(self, pending: list[int], limits: Limits):
@@ -285,6 +346,7 @@ class Grader:
                 state["current"] = None
                 state["deadline"] = now + limits.stall_s
             return state["deadline"]
+
         return deadline_of
 
     def _collect(self, box: Sandbox, index: int, budget: list[int]) -> CheckResult:
@@ -297,15 +359,22 @@ class Grader:
                 hidden = case in check.hidden_cases
                 name = f"{index}-{case_index}"
                 notes: list[str] = []
-                messages = self._judge_case(out_fd, name, index, case_index, hidden, budget,
-                                            notes)
+                messages = self._judge_case(out_fd, name, index, case_index, hidden, budget, notes)
                 outcomes.append(CaseOutcome(case.key, messages, hidden, notes))
         finally:
             os.close(out_fd)
         return CheckResult(check.name, check.notebook, check.points, outcomes)
 
-    def _judge_case(self, out_fd: int, name: str, index: int, case: int, hidden: bool,
-                    budget: list[int], notes: list[str]) -> list[str]:
+    def _judge_case(
+        self,
+        out_fd: int,
+        name: str,
+        index: int,
+        case: int,
+        hidden: bool,
+        budget: list[int],
+        notes: list[str],
+    ) -> list[str]:
         check = self.checks[index]
         error = _read_file(out_fd, f"{name}.json", MAX_ERROR_BYTES)
         if isinstance(error, bytes):
@@ -325,27 +394,13 @@ class Grader:
         except GradingError:
             raise
         except Exception as why:  # noqa: BLE001 - an output that breaks the comparison fails
-            return [f"{check.name}: the outputs could not be compared ({type(why).__name__}: "
-                    f"{why})"]
-
-
-_GRADERS: dict[tuple, Grader] = {}
-
-
-def grade_hardened(submission_dir: Path, *, work: Path, hidden: bool = True,
-                   limits: Limits = Limits(), isolation: str | None = None) -> HardenedReport:
-    """Hardened grade of one submission (a folder in the release layout).
-
-    The :class:`Grader` behind it (trusted copy, reference outputs) is built on the first
-    call for ``work`` and reused by later calls in this process.
-    """
-    key = (Path(work).resolve(), hidden, isolation)
-    if key not in _GRADERS:
-        _GRADERS[key] = Grader(Path(work), hidden=hidden, isolation=isolation)
-    return _GRADERS[key].grade(Path(submission_dir), limits=limits)
+            return [
+                f"{check.name}: the outputs could not be compared ({type(why).__name__}: {why})"
+            ]
 
 
 # -- reading what the sandbox left --------------------------------------------------------------
+
 
 def _read_file(dir_fd: int, name: str, limit: int) -> bytes | str:
     """The bytes of a regular file in the folder (no link followed, no FIFO waited on,
@@ -408,13 +463,19 @@ def load_outputs(data: bytes, limit: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0}
+_HEADERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 
 
 def _check_array(shape: tuple, dtype: np.dtype, stored: int) -> None:
-    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
-            or dtype.kind not in "biuf":
+    if (
+        dtype.hasobject
+        or dtype.fields is not None
+        or dtype.subdtype is not None
+        or dtype.kind not in "biuf"
+    ):
         raise ValueError(f"dtype {dtype} is not a number or boolean type")
     if len(shape) > 32:
         raise ValueError(f"{len(shape)} dimensions")
@@ -423,6 +484,7 @@ def _check_array(shape: tuple, dtype: np.dtype, stored: int) -> None:
 
 
 # -- outcomes ----------------------------------------------------------------------------------
+
 
 @dataclass
 class _State:
@@ -464,8 +526,10 @@ def _progress(lines: list[str], tasks: int) -> _State:
     return state
 
 
-_RAISED = re.compile(r"^(?P<name>[^:\n]{1,200}): (?:raised (?P<type>[A-Za-z_][\w.]{0,80})\b"
-                     r"|(?P<todo>not implemented yet|stopped at ))")
+_RAISED = re.compile(
+    r"^(?P<name>[^:\n]{1,200}): (?:raised (?P<type>[A-Za-z_][\w.]{0,80})\b"
+    r"|(?P<todo>not implemented yet|stopped at ))"
+)
 
 
 def _student_error(name: str, data: bytes, hidden: bool) -> str:
@@ -483,7 +547,9 @@ def _student_error(name: str, data: bytes, hidden: bool) -> str:
         return message[:MAX_STUDENT_MESSAGE] + ("..." if len(message) > MAX_STUDENT_MESSAGE else "")
     match = _RAISED.match(message)
     if match and match["name"] == name:
-        return f"{name}: not implemented yet" if match["todo"] else f"{name}: raised {match['type']}"
+        return (
+            f"{name}: not implemented yet" if match["todo"] else f"{name}: raised {match['type']}"
+        )
     return f"{name}: raised an error"
 
 
@@ -499,10 +565,18 @@ def _crash_message(why: str, stderr: str = "") -> str:
 
 
 def _error(check, reason: str) -> CheckResult:
-    return CheckResult(check.name, check.notebook, check.points,
-                       [CaseOutcome("all cases", [reason if reason.startswith(check.name)
-                                                  else f"{check.name}: {reason}"])],
-                       status="error")
+    return CheckResult(
+        check.name,
+        check.notebook,
+        check.points,
+        [
+            CaseOutcome(
+                "all cases",
+                [reason if reason.startswith(check.name) else f"{check.name}: {reason}"],
+            )
+        ],
+        status="error",
+    )
 
 
 def _broken_reason(merged: Merged, module: str) -> str | None:

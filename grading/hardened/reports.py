@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Iterable
 
 from assignment.check import as_points, feedback, render_table
 from assignment.checks import CheckResult
+from grading.util import atomic_write, write_text_atomically
 
-CSV_FIELDS = ("student", "notebook", "check", "score", "max_score", "status", "message")
-__all__ = ["CSV_FIELDS", "feedback", "grade_rows", "render_table", "results_json",
-           "write_grades_csv", "write_results_json"]
+CSV_FIELDS = ("student", "notebook", "check", "score", "max_score", "status", "flagged", "message")
+__all__ = [
+    "CSV_FIELDS",
+    "feedback",
+    "grade_rows",
+    "render_table",
+    "results_json",
+    "write_grades_csv",
+    "write_results_json",
+]
 
 
 def results_json(results: Iterable[CheckResult], isolation: str, *, output: str = "") -> dict:
@@ -31,40 +38,56 @@ def results_json(results: Iterable[CheckResult], isolation: str, *, output: str 
     return {
         "score": as_points(sum(r.score for r in results)),
         "output": header + (f"\n{output}" if output else ""),
-        "tests": [{"name": r.name,
-                   "score": as_points(r.score),
-                   "max_score": as_points(r.max_score),
-                   "status": "passed" if r.passed else "failed",
-                   "output": feedback(r),
-                   "visibility": "visible"} for r in results],
+        "tests": [
+            {
+                "name": r.name,
+                "score": as_points(r.score),
+                "max_score": as_points(r.max_score),
+                "status": "passed" if r.passed else "failed",
+                "output": feedback(r),
+                "visibility": "visible",
+            }
+            for r in results
+        ],
     }
 
 
-def write_results_json(path: Path, results: Iterable[CheckResult], isolation: str, *,
-                       output: str = "") -> Path:
+def write_results_json(
+    path: Path, results: Iterable[CheckResult], isolation: str, *, output: str = ""
+) -> Path:
     """Write results.json atomically (a reader never sees half a file)."""
     data = results_json(results, isolation, output=output)
-    return _atomic_write(Path(path), json.dumps(data, indent=2) + "\n")
+    return write_text_atomically(Path(path), json.dumps(data, indent=2) + "\n")
 
 
 def grade_rows(student: str, results: Iterable[CheckResult]) -> list[dict]:
     """One grades.csv row per check."""
-    return [{"student": student, "notebook": r.notebook, "check": r.name,
-             "score": as_points(r.score), "max_score": as_points(r.max_score),
-             "status": r.status, "message": feedback(r)} for r in results]
+    return [
+        {
+            "student": student,
+            "notebook": r.notebook,
+            "check": r.name,
+            "score": as_points(r.score),
+            "max_score": as_points(r.max_score),
+            "status": r.status,
+            "flagged": "yes" if r.flagged else "",
+            "message": feedback(r),
+        }
+        for r in results
+    ]
 
 
 def write_grades_csv(path: Path, rows: Iterable[dict]) -> Path:
     """Write grades.csv (header and rows, in the order given) atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row[k]) for k in CSV_FIELDS})
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _cell(row[k]) for k in CSV_FIELDS})
+
+    return atomic_write(Path(path), write)
 
 
 def _cell(value):
@@ -73,10 +96,3 @@ def _cell(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -23,6 +23,7 @@ grader: the proxy returns an opaque handle). So a model is judged on its own cod
 reference never enters this process. The wire format (frames, and values encoded as JSON
 plus an npz of arrays, no pickle) is defined here and used by the grader's side too.
 """
+
 import importlib
 import io
 import json
@@ -48,6 +49,7 @@ def main(job_path):
     progress = Progress(int(os.environ.get("GRADING_PROGRESS_FD", "-1")))
     from assignment.checks import CATALOGUE, StudentError, run_case
     from assignment.checks.api import LAZY, MODULES
+
     watch_numeric_gradients(progress)
 
     api = LazyApi(MODULES, job.get("broken", {}), progress)
@@ -100,6 +102,7 @@ def watch_numeric_gradients(progress):
     """A numeric gradient calls the code under test once per input entry and may take a
     while: a tick per call tells the grader that it is slow, not stuck."""
     from assignment.checks import numeric
+
     inner = getattr(numeric, "numeric_gradient", None)
     if inner is None:
         return
@@ -109,7 +112,9 @@ def watch_numeric_gradients(progress):
             result = f(value)
             progress.tick()
             return result
+
         return inner(ticking, x, *args, **kwargs)
+
     numeric.numeric_gradient = numeric_gradient
 
 
@@ -160,6 +165,7 @@ class LazyApi:
 
 # -- stand-ins -------------------------------------------------------------------------------
 
+
 def install_stand_ins(api, modules, names, client):
     """Replace the layer functions ``names`` wherever a module of the package bound them."""
     originals = {}
@@ -187,6 +193,7 @@ def skip_numeric_gradients():
 
     def numeric_gradient(*args, **kwargs):
         raise RuntimeError("no numeric gradients while layers stand in")
+
     numeric.numeric_gradient = numeric_gradient
 
 
@@ -216,6 +223,7 @@ class StandInClient:
     def proxy(self, name):
         def stand_in(*args, **kwargs):
             return self.call(name, args, kwargs)
+
         stand_in.__name__ = stand_in.__qualname__ = name
         stand_in.__doc__ = f"{name}, run by the grader in place of yours (whose check fails)."
         return stand_in
@@ -269,14 +277,14 @@ def encode(value, handle_of=None):
 def decode(data, handle):
     """The value of ``encode``'s bytes; ``handle(h)`` turns a handle into a cache."""
     size = int.from_bytes(data[:8], "big")
-    tree = json.loads(data[8:8 + size])
-    with np.load(io.BytesIO(data[8 + size:]), allow_pickle=False) as npz:
+    tree = json.loads(data[8 : 8 + size])
+    with np.load(io.BytesIO(data[8 + size :]), allow_pickle=False) as npz:
         arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
 
     def unpack(v):
         if not isinstance(v, dict):
             return v
-        (kind, body), = v.items()
+        ((kind, body),) = v.items()
         if kind == "a":
             return arrays[body]
         if kind == "s":
@@ -312,7 +320,7 @@ def read_frame(fd, limit):
 def write_frame(fd, data):
     view = memoryview(len(data).to_bytes(8, "big") + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_exactly(fd, size):

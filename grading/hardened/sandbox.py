@@ -61,9 +61,9 @@ LEVELS = (NAMESPACES, BWRAP, UID, RLIMITS)
 ISOLATION_ENV = "GRADING_ISOLATION"
 DESCRIPTIONS = {
     NAMESPACES: "private namespaces (no network, own pid/ipc/mount), a root file system with the "
-                "Python install only, an unprivileged uid of its own",
+    "Python install only, an unprivileged uid of its own",
     BWRAP: "bubblewrap: private namespaces (no network), a root file system with the Python "
-           "install only, the grader's own uid",
+    "install only, the grader's own uid",
     UID: "an unprivileged uid of its own; network and world-readable files reachable",
     RLIMITS: "resource limits only: the code under test runs as the grader's user",
 }
@@ -133,7 +133,7 @@ class RunResult:
     """How one sandboxed process ended and what it said."""
 
     returncode: int | None
-    killed: str | None          # 'wall', 'stall', 'phase' or 'budget': what stopped it
+    killed: str | None  # 'wall', 'stall', 'phase' or 'budget': what stopped it
     seconds: float
     stdout: str
     stderr: str
@@ -191,8 +191,9 @@ print(json.dumps(report))
 """
 
 
-def detect_isolation(prefer: str | None = None, *, protect: tuple[Path, ...] = (),
-                     python: str = sys.executable) -> str:
+def detect_isolation(
+    prefer: str | None = None, *, protect: tuple[Path, ...] = (), python: str = sys.executable
+) -> str:
     """The strongest level that works here (or ``prefer``, which must work), as a string.
 
     Each candidate is tried by running a probe in it: numpy must import, and at a
@@ -202,8 +203,11 @@ def detect_isolation(prefer: str | None = None, *, protect: tuple[Path, ...] = (
     """
     prefer = prefer or os.environ.get(ISOLATION_ENV) or None
     if prefer is not None and prefer not in LEVELS:
-        raise SandboxError(None, None, f"detect_isolation: unknown level {prefer!r}; "
-                           f"expected one of {', '.join(LEVELS)}")
+        raise SandboxError(
+            None,
+            None,
+            f"detect_isolation: unknown level {prefer!r}; expected one of {', '.join(LEVELS)}",
+        )
     protect = tuple(str(Path(p).resolve()) for p in protect)
     key = (prefer, protect, python)
     if key not in _DETECTED:
@@ -213,7 +217,7 @@ def detect_isolation(prefer: str | None = None, *, protect: tuple[Path, ...] = (
 
 def _detect(prefer: str | None, protect: tuple[str, ...], python: str) -> str:
     failures = []
-    for level in ([prefer] if prefer else _candidates()):
+    for level in [prefer] if prefer else _candidates():
         ok, why, readable = _probe(level, protect, python)
         if ok and readable and level in (NAMESPACES, BWRAP):
             ok, why = False, f"the probe could read {readable[0]}"
@@ -244,8 +248,10 @@ def _probe(level: str, protect: tuple[str, ...], python: str) -> tuple[bool, str
     try:
         with Sandbox(level, python=python) as box:
             (box.box / "probe.py").write_text(PROBE)
-            result = box.run([python, "-I", box.path("probe.py"), *protect],
-                             limits=Limits(wall_s=60, stall_s=60, output_kb=16))
+            result = box.run(
+                [python, "-I", box.path("probe.py"), *protect],
+                limits=Limits(wall_s=60, stall_s=60, output_kb=16),
+            )
     except (OSError, SandboxError) as error:
         return False, str(error), []
     try:
@@ -265,6 +271,7 @@ def level_of(isolation: str) -> str:
 
 # -- the sandbox -----------------------------------------------------------------------------
 
+
 class Sandbox:
     """A throwaway folder and the way to run a command confined to it.
 
@@ -279,12 +286,21 @@ class Sandbox:
             ... read sb.out once run() has returned: every process of the sandbox is dead
     """
 
-    def __init__(self, isolation: str, *, python: str = sys.executable,
-                 hide: tuple[Path, ...] = (), base: Path | None = None) -> None:
+    def __init__(
+        self,
+        isolation: str,
+        *,
+        python: str = sys.executable,
+        hide: tuple[Path, ...] = (),
+        base: Path | None = None,
+    ) -> None:
         self.level = level_of(isolation)
         if self.level not in LEVELS:
-            raise SandboxError(None, None, f"Sandbox: unknown level {isolation!r}; expected "
-                               f"one of {', '.join(LEVELS)}")
+            raise SandboxError(
+                None,
+                None,
+                f"Sandbox: unknown level {isolation!r}; expected one of {', '.join(LEVELS)}",
+            )
         self.python = python
         self.hide = tuple(Path(p).resolve() for p in hide)
         self.base = base
@@ -328,9 +344,15 @@ class Sandbox:
                 self._lease.close()
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def run(self, argv: list[str], *, limits: Limits, deadline: float | None = None,
-            deadline_of: Callable[[str], float | None] | None = None,
-            service: Callable[[bytes], bytes] | None = None) -> RunResult:
+    def run(
+        self,
+        argv: list[str],
+        *,
+        limits: Limits,
+        deadline: float | None = None,
+        deadline_of: Callable[[str], float | None] | None = None,
+        service: Callable[[bytes], bytes] | None = None,
+    ) -> RunResult:
         """Run ``argv`` (paths as the process sees them) in the sandbox, cwd at :meth:`path`.
 
         The process may write lines to the file descriptor named by the environment
@@ -358,18 +380,24 @@ class Sandbox:
         nproc = limits.nproc if self.uid is not None else _own_tasks() + limits.nproc
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, cwd=self.box,
-                                    pass_fds=(write_fd, *(channel.child_fds if channel else ())),
-                                    env=env if self.level == RLIMITS else _TOOL_ENV,
-                                    start_new_session=True,
-                                    preexec_fn=_rlimits(limits, nproc, self.memory_group))
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.box,
+                pass_fds=(write_fd, *(channel.child_fds if channel else ())),
+                env=env if self.level == RLIMITS else _TOOL_ENV,
+                start_new_session=True,
+                preexec_fn=_rlimits(limits, nproc, self.memory_group),
+            )
         except OSError as error:
             os.close(read_fd)
             if channel is not None:
                 channel.close()
-            raise SandboxError(None, None, f"Sandbox.run: could not start {command[0]}: "
-                               f"{error}") from None
+            raise SandboxError(
+                None, None, f"Sandbox.run: could not start {command[0]}: {error}"
+            ) from None
         finally:
             os.close(write_fd)
         if channel is not None:
@@ -384,8 +412,9 @@ class Sandbox:
                 channel.close()
         out, err, progress, killed = streams
         oom = bool(self.memory_group) and self.memory_group.kills() > kills
-        return RunResult(self._returncode(proc), killed, time.monotonic() - start, out, err,
-                         progress, oom)
+        return RunResult(
+            self._returncode(proc), killed, time.monotonic() - start, out, err, progress, oom
+        )
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -419,20 +448,28 @@ class Sandbox:
             shutil.rmtree(self.out)
         self.out.mkdir(mode=0o700)
         if os.geteuid() == 0:
-            options = (f"size={int(limits.out_mb)}m,nr_inodes={int(limits.files)},mode=0700,"
-                       "nosuid,nodev,noexec")
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.out)],
-                                  capture_output=True, env=_TOOL_ENV)
+            options = (
+                f"size={int(limits.out_mb)}m,nr_inodes={int(limits.files)},mode=0700,"
+                "nosuid,nodev,noexec"
+            )
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.out)],
+                capture_output=True,
+                env=_TOOL_ENV,
+            )
             self.out_capped = done.returncode == 0
         if self.uid is not None:
             os.chown(self.out, self.uid, self.uid)
 
     def _unmount_out(self) -> None:
         if self.out_capped:
-            if subprocess.run(["umount", str(self.out)], capture_output=True,
-                              env=_TOOL_ENV).returncode != 0:
-                subprocess.run(["umount", "-l", str(self.out)], capture_output=True,
-                               env=_TOOL_ENV)
+            if (
+                subprocess.run(
+                    ["umount", str(self.out)], capture_output=True, env=_TOOL_ENV
+                ).returncode
+                != 0
+            ):
+                subprocess.run(["umount", "-l", str(self.out)], capture_output=True, env=_TOOL_ENV)
             self.out_capped = False
 
     def _env(self, limits: Limits, progress_fd: int) -> dict[str, str]:
@@ -442,7 +479,9 @@ class Sandbox:
             "HOME": self.path("out"),
             "TMPDIR": "/tmp" if private else self.path("out"),
             "LANG": "C.UTF-8",
-            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
             "MPLBACKEND": "Agg",
             PROGRESS_ENV: str(progress_fd),
         }
@@ -450,9 +489,16 @@ class Sandbox:
     def _command(self, argv: list[str], env: dict[str, str], limits: Limits) -> list[str]:
         if self.level == RLIMITS:
             return list(argv)
-        drop = [shutil.which("setpriv") or "setpriv", f"--reuid={self.uid}",
-                f"--regid={self.uid}", "--clear-groups", "--no-new-privs", "--inh-caps=-all",
-                "--bounding-set=-all", "--"]
+        drop = [
+            shutil.which("setpriv") or "setpriv",
+            f"--reuid={self.uid}",
+            f"--regid={self.uid}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
         run_env = ["env", "-i", "-C", self.path(), *(f"{k}={v}" for k, v in env.items())]
         if self.level == UID:
             return [*drop, *run_env, *argv]
@@ -460,46 +506,83 @@ class Sandbox:
             return [shutil.which("bwrap") or "bwrap", *self._bwrap_args(limits), *run_env, *argv]
         # unshare cannot pass on a child's death by signal (it exits 1), so the shell, pid 1
         # of the new namespace, writes the status to a file only root can write.
-        script = self._mount_script(limits) + "set +e\n" + " ".join(
-            shlex.quote(a) for a in ["chroot", str(self.root / "mnt"), *drop, *run_env, *argv]
-        ) + f"\necho $? > {shlex.quote(str(self._status))}\n"
-        return [shutil.which("unshare") or "unshare", "--net", "--mount", "--pid", "--ipc",
-                "--uts", "--fork", "--kill-child", "--propagation=private", "sh", "-c", script]
+        script = (
+            self._mount_script(limits)
+            + "set +e\n"
+            + " ".join(
+                shlex.quote(a) for a in ["chroot", str(self.root / "mnt"), *drop, *run_env, *argv]
+            )
+            + f"\necho $? > {shlex.quote(str(self._status))}\n"
+        )
+        return [
+            shutil.which("unshare") or "unshare",
+            "--net",
+            "--mount",
+            "--pid",
+            "--ipc",
+            "--uts",
+            "--fork",
+            "--kill-child",
+            "--propagation=private",
+            "sh",
+            "-c",
+            script,
+        ]
 
     def _mount_script(self, limits: Limits) -> str:
         """Shell commands (run as root in the new namespaces) that build the private root."""
         new = str(self.root / "mnt")
         q = shlex.quote
-        lines = ["set -e", f"R={q(new)}",
-                 'mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev tmpfs "$R"',
-                 'mkdir "$R/tmp" "$R/proc" "$R/dev"',
-                 f'mount -t tmpfs -o mode=1777,size={int(limits.tmp_mb)}m,'
-                 f'nr_inodes={int(limits.files)},nosuid,nodev tmpfs "$R/tmp"',
-                 'mount -t proc -o nosuid,nodev,noexec proc "$R/proc"']
+        lines = [
+            "set -e",
+            f"R={q(new)}",
+            'mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev tmpfs "$R"',
+            'mkdir "$R/tmp" "$R/proc" "$R/dev"',
+            f"mount -t tmpfs -o mode=1777,size={int(limits.tmp_mb)}m,"
+            f'nr_inodes={int(limits.files)},nosuid,nodev tmpfs "$R/tmp"',
+            'mount -t proc -o nosuid,nodev,noexec proc "$R/proc"',
+        ]
         for device in DEVICES:
             lines += [f'touch "$R/dev/{device}"', f'mount --bind /dev/{device} "$R/dev/{device}"']
         for link, target in _top_links():
             lines.append(f'ln -s {q(target)} "$R"{q(link)}')
         for kind, path in self._layout():
             if kind == "bind":
-                lines += [f'mkdir -p "$R"{q(path)}', f'mount --bind {q(path)} "$R"{q(path)}',
-                          f'mount -o remount,bind,ro,nosuid,nodev "$R"{q(path)}']
+                lines += [
+                    f'mkdir -p "$R"{q(path)}',
+                    f'mount --bind {q(path)} "$R"{q(path)}',
+                    f'mount -o remount,bind,ro,nosuid,nodev "$R"{q(path)}',
+                ]
             elif kind == "hide-dir":
                 lines.append(f'mount -t tmpfs -o mode=0755,size=4k,ro tmpfs "$R"{q(path)}')
             else:
                 lines.append(f'mount --bind /dev/null "$R"{q(path)}')
-        lines += [f'mkdir -p "$R{INSIDE}"',
-                  f'mount --bind {q(str(self.box))} "$R{INSIDE}"',
-                  f'mount -o remount,bind,ro,nosuid,nodev "$R{INSIDE}"',
-                  f'mount --bind {q(str(self.out))} "$R{INSIDE}/out"',
-                  f'mount -o remount,bind,nosuid,nodev,noexec "$R{INSIDE}/out"',
-                  'mount -o remount,ro,bind "$R"']
+        lines += [
+            f'mkdir -p "$R{INSIDE}"',
+            f'mount --bind {q(str(self.box))} "$R{INSIDE}"',
+            f'mount -o remount,bind,ro,nosuid,nodev "$R{INSIDE}"',
+            f'mount --bind {q(str(self.out))} "$R{INSIDE}/out"',
+            f'mount -o remount,bind,nosuid,nodev,noexec "$R{INSIDE}/out"',
+            'mount -o remount,ro,bind "$R"',
+        ]
         return "\n".join(lines) + "\n"
 
     def _bwrap_args(self, limits: Limits) -> list[str]:
-        args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                "--size", str(int(limits.tmp_mb) * 2**20), "--tmpfs", "/tmp",
-                "--proc", "/proc", "--dev", "/dev"]
+        args = [
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--size",
+            str(int(limits.tmp_mb) * 2**20),
+            "--tmpfs",
+            "/tmp",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+        ]
         for link, target in _top_links():
             args += ["--symlink", target, link]
         for kind, path in self._layout():
@@ -509,8 +592,16 @@ class Sandbox:
                 args += ["--tmpfs", path, "--remount-ro", path]
             else:
                 args += ["--ro-bind", "/dev/null", path]
-        return args + ["--ro-bind", str(self.box), INSIDE, "--bind", str(self.out),
-                       f"{INSIDE}/out", "--chdir", INSIDE]
+        return args + [
+            "--ro-bind",
+            str(self.box),
+            INSIDE,
+            "--bind",
+            str(self.out),
+            f"{INSIDE}/out",
+            "--chdir",
+            INSIDE,
+        ]
 
     def _layout(self) -> list[tuple[str, str]]:
         """The read-only binds of the Python install and the masks over hidden paths under
@@ -589,12 +680,21 @@ def _close_quietly(fd: int) -> None:
 
 def _python_trees(python: str) -> list[str]:
     """Folders the interpreter needs: /usr and its prefixes, real paths, none nested in another."""
-    candidates = {"/usr", sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                  str(Path(python).parent.parent), str(Path(os.path.realpath(python)).parent.parent)}
+    candidates = {
+        "/usr",
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        str(Path(python).parent.parent),
+        str(Path(os.path.realpath(python)).parent.parent),
+    }
     for path in list(candidates):
         candidates.add(os.path.realpath(path))
-    trees = sorted({p for p in candidates if os.path.isdir(p) and not os.path.islink(p)},
-                   key=lambda p: len(Path(p).parts))
+    trees = sorted(
+        {p for p in candidates if os.path.isdir(p) and not os.path.islink(p)},
+        key=lambda p: len(Path(p).parts),
+    )
     kept: list[str] = []
     for tree in trees:
         if tree != "/" and not any(Path(tree).is_relative_to(k) for k in kept):
@@ -618,11 +718,13 @@ def _rlimits(limits: Limits, nproc: int, group: _MemoryGroup | None = None):
 
     A limit the system does not enforce (RLIMIT_AS on macOS) is left as it is: the
     ``rlimits`` level such systems get is reported as the weak one it is anyway."""
-    wanted = [(resource.RLIMIT_CPU, int(limits.cpu_s)),
-              (resource.RLIMIT_AS, int(limits.memory_mb) * 2**20),
-              (resource.RLIMIT_FSIZE, int(limits.fsize_mb) * 2**20),
-              (resource.RLIMIT_NPROC, int(nproc)),
-              (resource.RLIMIT_CORE, 0)]
+    wanted = [
+        (resource.RLIMIT_CPU, int(limits.cpu_s)),
+        (resource.RLIMIT_AS, int(limits.memory_mb) * 2**20),
+        (resource.RLIMIT_FSIZE, int(limits.fsize_mb) * 2**20),
+        (resource.RLIMIT_NPROC, int(nproc)),
+        (resource.RLIMIT_CORE, 0),
+    ]
 
     def apply() -> None:
         if group is not None:
@@ -635,6 +737,7 @@ def _rlimits(limits: Limits, nproc: int, group: _MemoryGroup | None = None):
                 resource.setrlimit(which, (value, value))
             except (ValueError, OSError):
                 pass
+
     return apply
 
 
@@ -669,8 +772,9 @@ class _MemoryGroup:
             group.path.mkdir()
         except OSError:
             return None
-        if group._write("memory.limit_in_bytes", limit) and \
-                group._write("memory.memsw.limit_in_bytes", limit, True):
+        if group._write("memory.limit_in_bytes", limit) and group._write(
+            "memory.memsw.limit_in_bytes", limit, True
+        ):
             return group
         group.remove()
         return None
@@ -726,14 +830,21 @@ def describe_limits(limits: Limits) -> str:
         f"per check: {limits.stall_s:g} s + {limits.slowdown:g} x the reference's time, "
         f"counted by the grader (progress lines cannot extend it)",
         f"per submission: {limits.submission_s:g} s in all; memory of all its processes "
-        + (f"{limits.group_memory_mb} MB ({group.description})" if group else
-           f"not capped as a whole (no memory cgroup here): {limits.nproc} processes of "
-           f"{limits.memory_mb} MB each at most"),
+        + (
+            f"{limits.group_memory_mb} MB ({group.description})"
+            if group
+            else f"not capped as a whole (no memory cgroup here): {limits.nproc} processes of "
+            f"{limits.memory_mb} MB each at most"
+        ),
         f"per process: {limits.wall_s:g} s wall, {limits.cpu_s} s CPU, {limits.memory_mb} MB "
         f"address space, {limits.nproc} processes and threads, files up to {limits.fsize_mb} MB",
-        "disk: " + (f"out/ a tmpfs of {limits.out_mb} MB and {limits.files} files; private /tmp "
-                    f"{limits.tmp_mb} MB and {limits.files} files" if disk else
-                    f"not capped as a whole (not root): files up to {limits.fsize_mb} MB"),
+        "disk: "
+        + (
+            f"out/ a tmpfs of {limits.out_mb} MB and {limits.files} files; private /tmp "
+            f"{limits.tmp_mb} MB and {limits.files} files"
+            if disk
+            else f"not capped as a whole (not root): files up to {limits.fsize_mb} MB"
+        ),
         f"output kept: {limits.output_kb} kB of stdout and of stderr, {limits.outputs_mb} MB "
         "of results per run",
     ]
@@ -744,8 +855,11 @@ def _can_mount_tmpfs() -> bool:
     if os.geteuid() != 0:
         return False
     with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", folder],
-                              capture_output=True, env=_TOOL_ENV)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", folder],
+            capture_output=True,
+            env=_TOOL_ENV,
+        )
         if done.returncode != 0:
             return False
         subprocess.run(["umount", folder], capture_output=True, env=_TOOL_ENV)
@@ -765,9 +879,14 @@ def _own_tasks() -> int:
     return count
 
 
-def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: float,
-           deadline: float | None, deadline_of: Callable[[str], float | None] | None
-           ) -> tuple[str, str, list[str], str | None]:
+def _watch(
+    proc: subprocess.Popen,
+    progress_fd: int,
+    limits: Limits,
+    start: float,
+    deadline: float | None,
+    deadline_of: Callable[[str], float | None] | None,
+) -> tuple[str, str, list[str], str | None]:
     """Read stdout, stderr and progress until the process ends or a limit stops it."""
     cap = int(limits.output_kb) * 1024
     kept = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
@@ -822,7 +941,7 @@ def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: floa
                         phase = deadline_of(text)
             else:
                 room = cap - len(kept[key.fd])
-                kept[key.fd] += chunk[:max(room, 0)]
+                kept[key.fd] += chunk[: max(room, 0)]
                 dropped[key.fd] += max(len(chunk) - max(room, 0), 0)
     selector.close()
     texts = []
@@ -836,6 +955,7 @@ def _watch(proc: subprocess.Popen, progress_fd: int, limits: Limits, start: floa
 
 # -- private uids ----------------------------------------------------------------------------
 
+
 def _lease_uid() -> tuple[int, object]:
     """A uid no other live sandbox holds (a lock file held open), with nothing running as it."""
     folder = Path(tempfile.gettempdir()) / f"grading-sandbox-uids-{os.geteuid()}"
@@ -844,16 +964,24 @@ def _lease_uid() -> tuple[int, object]:
     except FileExistsError:
         pass
     info = os.lstat(folder)
-    if not os.path.isdir(folder) or os.path.islink(folder) or info.st_uid != os.geteuid() \
-            or info.st_mode & 0o077:
-        raise SandboxError(folder, None, "Sandbox: the uid lock folder is not a private folder "
-                           "of this user; remove it")
+    if (
+        not os.path.isdir(folder)
+        or os.path.islink(folder)
+        or info.st_uid != os.geteuid()
+        or info.st_mode & 0o077
+    ):
+        raise SandboxError(
+            folder,
+            None,
+            "Sandbox: the uid lock folder is not a private folder of this user; remove it",
+        )
     offsets = list(range(UID_SPAN))
     random.shuffle(offsets)
     for offset in offsets[:200]:
         uid = UID_BASE + offset
-        handle = open(os.open(folder / str(uid), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600),
-                      "r+b")
+        handle = open(
+            os.open(folder / str(uid), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600), "r+b"
+        )
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -869,13 +997,19 @@ def _kill_uid(uid: int) -> None:
 
     kill's exit status says nothing useful here (kill(-1) counts processes it may not
     signal), so /proc is read to see what is left."""
-    command = [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
-               "--clear-groups", shutil.which("kill") or "kill", "-KILL", "-1"]
+    command = [
+        shutil.which("setpriv") or "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        shutil.which("kill") or "kill",
+        "-KILL",
+        "-1",
+    ]
     for _ in range(300):
         if not _alive(uid):
             return
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env=_TOOL_ENV)
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_TOOL_ENV)
         time.sleep(0.01)
     raise SandboxError(None, None, f"Sandbox: processes of uid {uid} survive SIGKILL")
 

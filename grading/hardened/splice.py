@@ -29,8 +29,16 @@ from assignment.checks.assemble import HELPER_MODULES, MergeError, bound_names, 
 from grading.layout import PACKAGE, REPO_ROOT, select_notebooks
 from grading.release.stage import notebook_index, stage_package
 
-__all__ = ["HELPER_MODULES", "MergeError", "Merged", "TrustedCopy", "bound_names",
-           "build_trusted_copy", "merge_module", "merge_submission"]
+__all__ = [
+    "HELPER_MODULES",
+    "MergeError",
+    "Merged",
+    "TrustedCopy",
+    "bound_names",
+    "build_trusted_copy",
+    "merge_module",
+    "merge_submission",
+]
 
 MAX_MODULE_BYTES = 1_000_000
 # Data files a submission may carry (release-relative path: the most bytes accepted), copied
@@ -128,5 +136,3 @@ def _read_student(path: Path, rel: str) -> str:
         return data.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError) as error:
         raise MergeError(f"{rel} is not readable Python text ({error})") from None
-
-

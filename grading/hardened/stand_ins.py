@@ -49,9 +49,13 @@ class StandIns:
             dicts += [[k, v] for k, v in kwargs.items() if isinstance(v, dict)]
             return encode({"result": result, "dicts": dicts}, handle_of=self._keep)
         except Exception as error:  # noqa: BLE001 - any bad call is the caller's error
-            return encode({"error": f"{name} (the correct version standing in for yours, as "
-                                    f"your code called it) raised {type(error).__name__}: "
-                                    f"{str(error)[:300]}"})
+            return encode(
+                {
+                    "error": f"{name} (the correct version standing in for yours, as "
+                    f"your code called it) raised {type(error).__name__}: "
+                    f"{str(error)[:300]}"
+                }
+            )
 
     def _keep(self, kept) -> int:
         if not isinstance(kept, _Kept):

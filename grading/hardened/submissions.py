@@ -66,8 +66,11 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
     """The submissions in ``folder`` (sorted by student), and a note per entry skipped."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise SubmissionError(folder, None, "find_submissions: expected a folder of "
-                              "submissions (one folder or .zip per student)")
+        raise SubmissionError(
+            folder,
+            None,
+            "find_submissions: expected a folder of submissions (one folder or .zip per student)",
+        )
     found: dict[str, Submission] = {}
     skipped = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
@@ -84,12 +87,16 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
             skipped.append(f"{entry.name}: neither a folder nor a .zip")
             continue
         if not _STUDENT.match(student) or student in RESERVED_NAMES:
-            skipped.append(f"{entry.name}: not usable as a student name (hidden, reserved for "
-                           "the grader's own files, or not a plain file name); rename it")
+            skipped.append(
+                f"{entry.name}: not usable as a student name (hidden, reserved for "
+                "the grader's own files, or not a plain file name); rename it"
+            )
             continue
         if student in found:
-            skipped.append(f"{entry.name}: a second submission for {student}; graded "
-                           f"{found[student].path.name}")
+            skipped.append(
+                f"{entry.name}: a second submission for {student}; graded "
+                f"{found[student].path.name}"
+            )
             continue
         found[student] = Submission(student, Path(entry.path))
     return list(found.values()), skipped
@@ -99,11 +106,12 @@ def _zip_student(name: str) -> str:
     """``<id>_assignment2.zip`` (what ``python -m assignment.submit`` writes) -> ``<id>``;
     any other ``<name>.zip`` -> ``<name>``."""
     stem = name[:-4]
-    return stem[:-len(SUBMIT_SUFFIX)] if stem.lower().endswith(SUBMIT_SUFFIX) else stem
+    return stem[: -len(SUBMIT_SUFFIX)] if stem.lower().endswith(SUBMIT_SUFFIX) else stem
 
 
-def unpack(submission: Submission | Path, dest: Path,
-           limits: SubmissionLimits = SubmissionLimits()) -> Unpacked:
+def unpack(
+    submission: Submission | Path, dest: Path, limits: SubmissionLimits = SubmissionLimits()
+) -> Unpacked:
     """Copy (a folder) or extract (a zip) the submission into ``dest`` (created; must not
     exist) and find the folder that holds ``assignment/``."""
     source = Path(submission.path if isinstance(submission, Submission) else submission)
@@ -141,22 +149,22 @@ class _Budget:
     def take(self, rel: str, size: int, source: Path) -> None:
         max_file = int(self.limits.max_file_mb * 1e6)
         if size > max_file:
-            raise SubmissionError(source, None, f"{rel} is larger than "
-                                  f"{self.limits.max_file_mb:g} MB")
+            raise SubmissionError(
+                source, None, f"{rel} is larger than {self.limits.max_file_mb:g} MB"
+            )
         self.files += 1
         self.bytes += size
         if self.files > self.limits.max_files:
-            raise SubmissionError(source, None, f"more than {self.limits.max_files} files and "
-                                  "folders")
+            raise SubmissionError(
+                source, None, f"more than {self.limits.max_files} files and folders"
+            )
         if self.bytes > self.limits.max_total_mb * 1e6:
-            raise SubmissionError(source, None, f"more than {self.limits.max_total_mb:g} MB "
-                                  "in all")
+            raise SubmissionError(source, None, f"more than {self.limits.max_total_mb:g} MB in all")
 
 
 def _copy_tree(folder: Path, dest: Path, budget: _Budget, depth: int) -> None:
     if depth > budget.limits.max_depth:
-        raise SubmissionError(folder, None, f"folders nested deeper than "
-                              f"{budget.limits.max_depth}")
+        raise SubmissionError(folder, None, f"folders nested deeper than {budget.limits.max_depth}")
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.is_symlink():
             budget.notes.append(f"{entry.path}: a link, not copied")
@@ -193,8 +201,10 @@ def _extract(archive_path: Path, dest: Path, budget: _Budget) -> None:
         for member in archive.infolist():
             rel = _member_path(member.filename)
             if rel is None:
-                budget.notes.append(f"{archive_path.name}: {member.filename[:100]!r}: a path "
-                                    "outside the submission, not extracted")
+                budget.notes.append(
+                    f"{archive_path.name}: {member.filename[:100]!r}: a path "
+                    "outside the submission, not extracted"
+                )
                 continue
             if rel.parts[0] in SKIPPED_DIRS or any(p in SKIPPED_DIRS for p in rel.parts):
                 continue
@@ -207,8 +217,11 @@ def _extract(archive_path: Path, dest: Path, budget: _Budget) -> None:
             if member.flag_bits & 0x1:
                 raise SubmissionError(archive_path, None, f"{rel} is encrypted")
             if len(rel.parts) > budget.limits.max_depth:
-                raise SubmissionError(archive_path, None, f"{rel}: folders nested deeper than "
-                                      f"{budget.limits.max_depth}")
+                raise SubmissionError(
+                    archive_path,
+                    None,
+                    f"{rel}: folders nested deeper than {budget.limits.max_depth}",
+                )
             budget.take(str(rel), member.file_size, archive_path)
             target = dest.joinpath(*rel.parts)
             target.parent.mkdir(parents=True, exist_ok=True)

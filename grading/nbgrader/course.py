@@ -36,11 +36,11 @@ import re
 import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from grading.errors import CourseError
+from grading.util import environment
 
 ASSIGNMENT = "a2"
 COURSE_ID = "assignment-suite"
@@ -89,8 +89,13 @@ class Course:
     def feedback_dir(self, student: str) -> Path:
         return self.root / "feedback" / check_student_id(student) / self.assignment
 
-    def setup(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT,
-              extra: Sequence[str] = ()) -> None:
+    def setup(
+        self,
+        *,
+        student_files: Sequence[str] = (),
+        timeout: int = CELL_TIMEOUT,
+        extra: Sequence[str] = (),
+    ) -> None:
         """Create the root (0700), the source folder, the gradebook (0600) and the config."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
@@ -99,8 +104,13 @@ class Course:
             os.close(os.open(self.gradebook, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         self.write_config(student_files=student_files, timeout=timeout, extra=extra)
 
-    def write_config(self, *, student_files: Sequence[str] = (), timeout: int = CELL_TIMEOUT,
-                     extra: Sequence[str] = ()) -> Path:
+    def write_config(
+        self,
+        *,
+        student_files: Sequence[str] = (),
+        timeout: int = CELL_TIMEOUT,
+        extra: Sequence[str] = (),
+    ) -> Path:
         """Write ``nbgrader_config.py``.
 
         ``student_files``: assignment-relative ``.py`` paths that students edit;
@@ -108,15 +118,25 @@ class Course:
         (``c.GenerateFeedback.preprocessors = [...]``).
         """
         if isinstance(extra, str):
-            raise CourseError(self.config_file, None, "write_config: extra must be a list of "
-                              f"config lines, got the string {extra!r}")
+            raise CourseError(
+                self.config_file,
+                None,
+                f"write_config: extra must be a list of config lines, got the string {extra!r}",
+            )
         bad = [f for f in student_files if Path(f).is_absolute() or ".." in Path(f).parts]
         if bad:
-            raise CourseError(self.config_file, None, "write_config: student_files must be paths "
-                              f"relative to the assignment folder, got {bad}")
+            raise CourseError(
+                self.config_file,
+                None,
+                "write_config: student_files must be paths "
+                f"relative to the assignment folder, got {bad}",
+            )
         if not isinstance(timeout, int) or timeout <= 0:
-            raise CourseError(self.config_file, None, "write_config: timeout must be a positive "
-                              f"number of seconds, got {timeout!r}")
+            raise CourseError(
+                self.config_file,
+                None,
+                f"write_config: timeout must be a positive number of seconds, got {timeout!r}",
+            )
         self.config_file.write_text(config_text(self, sorted(student_files), timeout, extra))
         return self.config_file
 
@@ -127,22 +147,35 @@ class Course:
         the instructor's tree by accident, and points JUPYTER_CONFIG_DIR into the course,
         so that a ``~/.jupyter/nbgrader_config.py`` cannot change how this course grades.
         """
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.root / ".jupyter"),
-                   PATH=_path_with_scripts(os.environ.get("PATH", "")))
+        env = dict(
+            os.environ,
+            JUPYTER_CONFIG_DIR=str(self.root / ".jupyter"),
+            PATH=_path_with_scripts(os.environ.get("PATH", "")),
+        )
         env.pop("PYTHONPATH", None)
         try:
-            done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root,
-                                  env=env, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(
+                [sys.executable, "-m", "nbgrader", *args],
+                cwd=self.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
-            raise CourseError(self.root, None, f"nbgrader {' '.join(args)}: no result after "
-                              f"{timeout} s") from None
+            raise CourseError(
+                self.root, None, f"nbgrader {' '.join(args)}: no result after {timeout} s"
+            ) from None
         finally:
             self.secure_gradebook()
         log = done.stdout + done.stderr
         if done.returncode != 0:
             tail = "\n".join(log.strip().splitlines()[-15:])
-            raise CourseError(self.root, None, f"nbgrader {' '.join(args)} failed "
-                              f"(exit {done.returncode}):\n{tail}")
+            raise CourseError(
+                self.root,
+                None,
+                f"nbgrader {' '.join(args)} failed (exit {done.returncode}):\n{tail}",
+            )
         return log
 
     def generate_assignment(self) -> list[Path]:
@@ -154,21 +187,26 @@ class Course:
         """Copy a submission in the release layout to ``submitted/<student>/<assignment>/``."""
         folder = Path(folder)
         if not folder.is_dir():
-            raise CourseError(folder, None, "add_submission: expected a folder in the release "
-                              "layout")
+            raise CourseError(
+                folder, None, "add_submission: expected a folder in the release layout"
+            )
         dest = self.submitted_dir(student)
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(folder, dest, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
+        shutil.copytree(
+            folder,
+            dest,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"),
+        )
         return dest
 
-    def autograde(self, student: str | None = None) -> str:
+    def autograde(self, student: str | None = None, *, timeout: int = NBGRADER_TIMEOUT) -> str:
         """Run nbgrader autograde for one student or every submission (again if graded); its log."""
         args = ["autograde", self.assignment, "--force"]
         if student is not None:
             args += ["--student", check_student_id(student)]
-        return self.nbgrader(*args)
+        return self.nbgrader(*args, timeout=timeout)
 
     def secure_gradebook(self) -> None:
         """Reset the gradebook (and a leftover journal) to 0600."""
@@ -180,29 +218,36 @@ class Course:
 def check_student_id(student: str) -> str:
     """``student`` if it is a safe folder name and no nbgrader glob; else a CourseError."""
     if not isinstance(student, str) or not STUDENT_ID.fullmatch(student):
-        raise CourseError(None, None, "student id: expected letters, digits and . _ @ - "
-                          f"(not starting with . or -), got {student!r}")
+        raise CourseError(
+            None,
+            None,
+            "student id: expected letters, digits and . _ @ - "
+            f"(not starting with . or -), got {student!r}",
+        )
     return student
 
 
-def config_text(course: Course, student_files: Sequence[str], timeout: int,
-                extra: Sequence[str] = ()) -> str:
+def config_text(
+    course: Course, student_files: Sequence[str], timeout: int, extra: Sequence[str] = ()
+) -> str:
     """The ``nbgrader_config.py`` of ``course`` (see the module docstring for each setting)."""
-    return "\n".join([
-        "# Written by grading.nbgrader.course: rebuild it with Course.write_config rather than editing.",
-        "c = get_config()  # noqa: F821 (nbgrader provides it)",
-        f"c.CourseDirectory.root = {str(course.root)!r}",
-        f"c.CourseDirectory.course_id = {COURSE_ID!r}",
-        f"c.CourseDirectory.db_url = {course.db_url!r}",
-        "# nbgrader copies every source file over the submission except these.",
-        f"c.Autograde.exclude_overwriting = {{{course.assignment!r}: {list(student_files)!r}}}",
-        f"c.Execute.timeout = {timeout}",
-        "# A numpy warning on stderr must not zero a graded cell.",
-        "c.IgnorePattern.enabled = True",
-        f"c.IgnorePattern.pattern = {WARNING_PATTERN!r}",
-        *extra,
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by grading.nbgrader.course: rebuild it with Course.write_config rather than editing.",
+            "c = get_config()  # noqa: F821 (nbgrader provides it)",
+            f"c.CourseDirectory.root = {str(course.root)!r}",
+            f"c.CourseDirectory.course_id = {COURSE_ID!r}",
+            f"c.CourseDirectory.db_url = {course.db_url!r}",
+            "# nbgrader copies every source file over the submission except these.",
+            f"c.Autograde.exclude_overwriting = {{{course.assignment!r}: {list(student_files)!r}}}",
+            f"c.Execute.timeout = {timeout}",
+            "# A numpy warning on stderr must not zero a graded cell.",
+            "c.IgnorePattern.enabled = True",
+            f"c.IgnorePattern.pattern = {WARNING_PATTERN!r}",
+            *extra,
+            "",
+        ]
+    )
 
 
 def register(course: Course, students: Iterable[str] = ()) -> None:
@@ -214,10 +259,14 @@ def register(course: Course, students: Iterable[str] = ()) -> None:
     from nbgrader.api import Gradebook  # slow import, needed only here
 
     if not course.gradebook.exists():
-        raise CourseError(course.gradebook, None, "register: the course is not set up "
-                          "(call Course.setup first)")
+        raise CourseError(
+            course.gradebook, None, "register: the course is not set up (call Course.setup first)"
+        )
     ids = [check_student_id(student) for student in students]
-    with _scripts_on_path(), Gradebook(course.db_url, COURSE_ID) as gradebook:
+    with (
+        environment(PATH=_path_with_scripts(os.environ.get("PATH", ""))),
+        Gradebook(course.db_url, COURSE_ID) as gradebook,
+    ):
         gradebook.update_or_create_assignment(course.assignment)
         for student in ids:
             gradebook.update_or_create_student(student)
@@ -232,17 +281,3 @@ def _path_with_scripts(path: str) -> str:
     """
     scripts = str(Path(sys.executable).parent)
     return os.pathsep.join([scripts] + [p for p in path.split(os.pathsep) if p and p != scripts])
-
-
-@contextmanager
-def _scripts_on_path():
-    """PATH as :func:`_path_with_scripts` makes it, for the duration of an in-process call."""
-    before = os.environ.get("PATH")
-    os.environ["PATH"] = _path_with_scripts(before or "")
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["PATH"]
-        else:
-            os.environ["PATH"] = before

@@ -26,9 +26,9 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-from grading.release.leaks import normalise
 from grading.layout import REPO_ROOT
 from grading.nbgrader.outputs import cap_outputs
+from grading.release.leaks import normalise
 from grading.release.strip import HIDDEN, MARKERS, find_markers
 
 HIDDEN_NOTE = "# (hidden tests ran here; they are not shown)"
@@ -79,11 +79,11 @@ def split_hidden(source: str, *, cell: int | None = None) -> tuple[str, set[str]
         return source, set()
     kept, hidden, cursor = [], set(), 1
     for region in regions:
-        kept.extend(lines[cursor - 1:region.begin - 1])
+        kept.extend(lines[cursor - 1 : region.begin - 1])
         kept.append(region.indent + HIDDEN_NOTE)
-        hidden.update(normalise(line) for line in lines[region.begin - 1:region.end])
+        hidden.update(normalise(line) for line in lines[region.begin - 1 : region.end])
         cursor = region.end + 1
-    kept.extend(lines[cursor - 1:])
+    kept.extend(lines[cursor - 1 :])
     return "\n".join(kept), {h for h in hidden if h}
 
 
@@ -93,7 +93,9 @@ def redact_outputs(cell, hidden: set[str]) -> None:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
             if graded:
-                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+                output["traceback"] = [
+                    f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+                ]
             output["traceback"] = [scrub(line, hidden) for line in output.get("traceback", [])]
             output["evalue"] = scrub(output.get("evalue", ""), hidden)
         elif output.get("output_type") == "stream":

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 KERNEL_NAME = "grading-sandbox"
-DATASETS = "data"       # inside the sandbox: the copy of the embedded dataset
+DATASETS = "data"  # inside the sandbox: the copy of the embedded dataset
 FONTS_CONF = "fonts.conf"
 WORK_IGNORED = ("*.ipynb", ".ipynb_checkpoints", "__pycache__", "*.pyc")
 CONFIG_LINES = (
@@ -50,9 +50,15 @@ def socket_config_line(folder: Path) -> str:
     return f"c.KernelManager.ip = {str(Path(folder).resolve() / 'kernel')!r}"
 
 
-def install_kernel_spec(folder: Path, *, isolation: str, data: Path | None,
-                        hide: tuple[Path, ...] = (), wall_s: int = 3600,
-                        memory_mb: int = 4096) -> Path:
+def install_kernel_spec(
+    folder: Path,
+    *,
+    isolation: str,
+    data: Path | None,
+    hide: tuple[Path, ...] = (),
+    wall_s: int = 3600,
+    memory_mb: int = 4096,
+) -> Path:
     """Write the kernel spec under ``folder/kernels/``; put ``folder`` on JUPYTER_PATH.
 
     ``isolation`` is a level of :mod:`grading.hardened.sandbox` (detected once by the caller);
@@ -64,16 +70,28 @@ def install_kernel_spec(folder: Path, *, isolation: str, data: Path | None,
 
     spec_dir = Path(folder) / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-I", str(Path(__file__).resolve()),
-            "--isolation", level_of(isolation), "--wall", str(int(wall_s)),
-            "--memory", str(int(memory_mb))]
+    argv = [
+        sys.executable,
+        "-I",
+        str(Path(__file__).resolve()),
+        "--isolation",
+        level_of(isolation),
+        "--wall",
+        str(int(wall_s)),
+        "--memory",
+        str(int(memory_mb)),
+    ]
     if data is not None:
         argv += ["--data", str(Path(data).resolve())]
     for path in hide:
         argv += ["--hide", str(Path(path).resolve())]
-    spec = {"argv": argv + ["-f", "{connection_file}"],
-            "display_name": "Python 3 (grading sandbox)", "language": "python",
-            "interrupt_mode": "message", "metadata": {"debugger": False}}
+    spec = {
+        "argv": argv + ["-f", "{connection_file}"],
+        "display_name": "Python 3 (grading sandbox)",
+        "language": "python",
+        "interrupt_mode": "message",
+        "metadata": {"debugger": False},
+    }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return Path(folder)
 
@@ -99,15 +117,26 @@ def launch(args: argparse.Namespace) -> int:
     work = Path.cwd()
     info = json.loads(args.connection_file.read_text())
     if info.get("transport") != "ipc" or not os.path.isabs(info.get("ip", "")):
-        print("grading kernel: expected Unix sockets in an absolute folder (the course config "
-              "sets them, see CONFIG_LINES and socket_config_line), got transport "
-              f"{info.get('transport')!r} at {info.get('ip')!r}", file=sys.stderr)
+        print(
+            "grading kernel: expected Unix sockets in an absolute folder (the course config "
+            "sets them, see CONFIG_LINES and socket_config_line), got transport "
+            f"{info.get('transport')!r} at {info.get('ip')!r}",
+            file=sys.stderr,
+        )
         return 2
-    limits = Limits(wall_s=args.wall, stall_s=args.wall, cpu_s=args.wall,
-                    memory_mb=args.memory, nproc=64, tmp_mb=256)
+    limits = Limits(
+        wall_s=args.wall,
+        stall_s=args.wall,
+        cpu_s=args.wall,
+        memory_mb=args.memory,
+        nproc=64,
+        tmp_mb=256,
+    )
     # nbgrader connects to <ip>-<port>; the kernel binds <box>/out/kernel-<port>.
-    links = [Path(f"{info['ip']}-{info[key]}") for key in
-             ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")]
+    links = [
+        Path(f"{info['ip']}-{info[key]}")
+        for key in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    ]
     try:
         with Sandbox(args.isolation, hide=tuple(args.hide)) as box:
             _stage(box, work, args.data)
@@ -121,9 +150,19 @@ def launch(args: argparse.Namespace) -> int:
             env.append(f"FONTCONFIG_FILE={box.path(FONTS_CONF)}")
             if args.data is not None:
                 env.append(f"ASSIGNMENT_DATASETS_DIR={box.path(DATASETS)}")
-            run = box.run([shutil.which("env") or "/usr/bin/env", *env, sys.executable, "-m",
-                           "ipykernel_launcher", "-f", box.path("kernel.json"),
-                           *args.kernel_args], limits=limits)
+            run = box.run(
+                [
+                    shutil.which("env") or "/usr/bin/env",
+                    *env,
+                    sys.executable,
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    box.path("kernel.json"),
+                    *args.kernel_args,
+                ],
+                limits=limits,
+            )
     finally:
         for link in links:
             link.unlink(missing_ok=True)
@@ -135,13 +174,18 @@ def launch(args: argparse.Namespace) -> int:
 def _stage(box, work: Path, data: Path | None) -> None:
     """The kernel's working folder: nbgrader's copy of the submission without notebooks,
     the dataset, a quiet fontconfig; readable by the sandbox's user, writable by none."""
-    shutil.copytree(work, box.box, dirs_exist_ok=True, symlinks=True,
-                    ignore=shutil.ignore_patterns(*WORK_IGNORED))
+    shutil.copytree(
+        work,
+        box.box,
+        dirs_exist_ok=True,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(*WORK_IGNORED),
+    )
     if data is not None:
         shutil.copytree(data, box.box / DATASETS, symlinks=True)
     # fontconfig finds no configuration in the private root and says so on stderr, into
     # the notebook's first plotting cell; an empty one keeps it quiet.
-    (box.box / FONTS_CONF).write_text("<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n")
+    (box.box / FONTS_CONF).write_text('<?xml version="1.0"?>\n<fontconfig></fontconfig>\n')
     for path in box.box.rglob("*"):
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)

@@ -64,8 +64,10 @@ def restore_folder(release_dir: Path, submitted_dir: Path) -> list[str]:
         if changes:
             nbformat.write(fixed, path)
             shown = "; ".join(changes[:5]) + ("; ..." if len(changes) > 5 else "")
-            notes.append(f"{path.name}: {FLAG} ({shown}); the locked cells were restored from "
-                         "the release and the answers kept")
+            notes.append(
+                f"{path.name}: {FLAG} ({shown}); the locked cells were restored from "
+                "the release and the answers kept"
+            )
     return notes
 
 

@@ -32,16 +32,20 @@ def cap_outputs(nb, per_cell_kb: int = PER_CELL_KB, per_notebook_kb: int = PER_N
                 room -= size
             elif output.get("output_type") == "stream" and room > 200:
                 text = output.get("text", "")
-                output["text"] = text[:room - 200]
+                output["text"] = text[: room - 200]
                 dropped += len(text) - len(output["text"])
                 kept.append(output)
                 room = 0
             else:
                 dropped += size
         if dropped:
-            kept.append(nbformat.v4.new_output(
-                "stream", name="stderr",
-                text=f"\n[{dropped // 1024 + 1} kB of output left out by the grader]\n"))
+            kept.append(
+                nbformat.v4.new_output(
+                    "stream",
+                    name="stderr",
+                    text=f"\n[{dropped // 1024 + 1} kB of output left out by the grader]\n",
+                )
+            )
         left_notebook -= sum(len(json.dumps(o)) for o in kept)
         left_notebook = max(left_notebook, 0)
         cell.outputs = kept
@@ -60,6 +64,8 @@ def cap_notebook_files(folder: Path) -> list[str]:
         dropped = cap_outputs(nb)
         if dropped:
             nbformat.write(nb, path)
-            notes.append(f"{path.name}: {dropped // 1024 + 1} kB of outputs left out (at most "
-                         f"{PER_CELL_KB} kB a cell and {PER_NOTEBOOK_KB} kB a notebook are kept)")
+            notes.append(
+                f"{path.name}: {dropped // 1024 + 1} kB of outputs left out (at most "
+                f"{PER_CELL_KB} kB a cell and {PER_NOTEBOOK_KB} kB a notebook are kept)"
+            )
     return notes

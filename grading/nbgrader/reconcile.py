@@ -8,46 +8,27 @@ follow. The in-kernel verdict stays in ``auto_score``, for the record.
 
 The kernel's verdict and the hardened one should agree: the cell runs the same check. When
 they do not (the cell passed in the student's kernel and the check fails outside it, or the
-reverse), the check is flagged as possible tampering: the result carries a flag note
-(:class:`Reconciled`), which results.json and grades.csv show in its message, and the
-notebook is flagged in the gradebook for the formgrader. A flag never changes a score.
+reverse), the check is flagged as possible tampering: the result carries the flag
+(``CheckResult.flags``), which every report shows with its message, and the notebook is
+flagged in the gradebook for the formgrader. A flag never changes a score.
 Manually graded cells (the written answers) are left to the formgrader.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from assignment.checks import CaseOutcome, CheckResult
+from assignment.checks import CheckResult
 from grading.nbgrader.course import COURSE_ID, Course
 
 FLAG = "possible tampering"
-FLAG_CASE = "kernel vs hardened"
 
 
 def grade_id_of(check_name: str) -> str:
     """The grade_id of the autograder test cell of a check (``FullyConnectedNet.loss`` ->
     ``test_FullyConnectedNet_loss``)."""
     return "test_" + check_name.replace(".", "_")
-
-
-@dataclass
-class Reconciled(CheckResult):
-    """A hardened result with a note on how the notebook's own test cell judged it.
-
-    The note is an outcome of its own (case :data:`FLAG_CASE`) so that every rendering
-    shows it with the check's messages; it never counts as a failure.
-    """
-
-    @property
-    def passed(self) -> bool:
-        graded = [o for o in self.outcomes if o.case != FLAG_CASE]
-        return bool(graded) and all(o.passed for o in graded)
-
-    @property
-    def flagged(self) -> bool:
-        return any(o.case == FLAG_CASE for o in self.outcomes)
 
 
 @dataclass
@@ -61,10 +42,14 @@ class Disagreement:
 
     def describe(self) -> str:
         if self.kernel_passed:
-            return (f"{FLAG}: the notebook's test cell for {self.check} passed in the student's "
-                    "kernel, but the check fails when run outside it")
-        return (f"{FLAG}: the notebook's test cell for {self.check} failed in the student's "
-                "kernel, but the check passes when run outside it")
+            return (
+                f"{FLAG}: the notebook's test cell for {self.check} passed in the student's "
+                "kernel, but the check fails when run outside it"
+            )
+        return (
+            f"{FLAG}: the notebook's test cell for {self.check} failed in the student's "
+            "kernel, but the check passes when run outside it"
+        )
 
 
 @dataclass
@@ -81,11 +66,12 @@ class Reconciliation:
         return [d.check for d in self.disagreements]
 
 
-def reconcile(course: Course, student: str, results: list[CheckResult], *,
-              not_run: Iterable[str] = ()) -> Reconciliation:
+def reconcile(
+    course: Course, student: str, results: list[CheckResult], *, not_run: Iterable[str] = ()
+) -> Reconciliation:
     """Write the hardened ``results`` of ``student`` into ``course``'s gradebook.
 
-    Returns the results, each disagreeing one as a flagged :class:`Reconciled`. The cells of
+    Returns the results, each disagreeing one with a flag (:func:`flag`). The cells of
     the notebooks ``not_run`` (missing or unreadable in the submission), and cells nbgrader
     left unscored, have no kernel verdict: they get the hardened score and no flag. A
     student nbgrader never graded leaves the gradebook alone, with a note.
@@ -99,16 +85,19 @@ def reconcile(course: Course, student: str, results: list[CheckResult], *,
         try:
             submission = gradebook.find_submission(course.assignment, student)
         except MissingEntry:
-            done.notes.append(f"reconcile: nbgrader has no submission of {student}; the hardened "
-                              "scores stand alone")
+            done.notes.append(
+                f"reconcile: nbgrader has no submission of {student}; the hardened "
+                "scores stand alone"
+            )
             return done
         for notebook in submission.notebooks:
             for grade in notebook.grades:
                 result = by_cell.get(grade.name)
                 if result is None or grade.cell_type != "code":
                     continue
-                score = grade.max_score * (result.score / result.max_score) \
-                    if result.max_score else 0.0
+                score = (
+                    grade.max_score * (result.score / result.max_score) if result.max_score else 0.0
+                )
                 ran = notebook.name not in not_run and grade.auto_score is not None
                 kernel_passed = grade.max_score > 0 and (grade.auto_score or 0) >= grade.max_score
                 grade.manual_score = score
@@ -118,8 +107,9 @@ def reconcile(course: Course, student: str, results: list[CheckResult], *,
                 # with a correct layer standing in: expected to differ, not tampering.
                 waited = result.passed and bool(result.stand_ins) and not kernel_passed
                 if ran and kernel_passed != result.passed and not waited:
-                    done.disagreements.append(Disagreement(result.name, notebook.name,
-                                                           kernel_passed, result.passed))
+                    done.disagreements.append(
+                        Disagreement(result.name, notebook.name, kernel_passed, result.passed)
+                    )
                     notebook.flagged = True
         gradebook.db.commit()
     course.secure_gradebook()
@@ -138,13 +128,14 @@ def cell_scores(course: Course, student: str) -> dict[tuple[str, str], tuple[flo
             submission = gradebook.find_submission(course.assignment, student)
         except MissingEntry:
             return {}
-        return {(notebook.name, grade.name): (float(grade.score), float(grade.max_score))
-                for notebook in submission.notebooks for grade in notebook.grades
-                if grade.cell_type == "code"}
+        return {
+            (notebook.name, grade.name): (float(grade.score), float(grade.max_score))
+            for notebook in submission.notebooks
+            for grade in notebook.grades
+            if grade.cell_type == "code"
+        }
 
 
-def flag(result: CheckResult, disagreement: Disagreement) -> Reconciled:
-    """``result`` with the disagreement as a note (same score, same status)."""
-    note = CaseOutcome(FLAG_CASE, [disagreement.describe()])
-    return Reconciled(result.name, result.notebook, result.max_score,
-                      [*result.outcomes, note], status=result.status, stand_ins=result.stand_ins)
+def flag(result: CheckResult, disagreement: Disagreement) -> CheckResult:
+    """``result`` with the disagreement among its flags (same score, same status)."""
+    return replace(result, flags=(*result.flags, disagreement.describe()))

@@ -9,8 +9,8 @@
 4. :func:`grading.release.leaks.scan` looks for anything only the instructor may hold,
    and only a clean release is copied to ``out``.
 
-The same staged folder is the source of the grading course (:func:`build_course`), so
-``nbgrader autograde`` copies only release-safe files next to a submission.
+The same staging is the source of the grading course
+(:func:`grading.nbgrader.workspace.build_course`) and the hardened grader's trusted copy.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from grading.layout import DATASETS, NOTEBOOKS, PACKAGE, REPO_ROOT
 from grading.nbgrader.course import CELL_TIMEOUT, Course, register
 from grading.release import notebook_transforms as nbt
 from grading.release import publish
-from grading.release.leaks import PUBLIC_DATA, Leak, fingerprint_lines, scan
+from grading.release.leaks import PUBLIC_DATA, Leak, check_release, fingerprint_lines
 from grading.release.stage import Staged, Stripped, check_source_root, stage_source
 from grading.release.strip import NotebookOf, source_line
 
@@ -76,13 +76,12 @@ def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "releas
         staged = stage_source(source_root, course.source_dir, notebooks=notebooks,
                               notebook_of=notebook_of)
         course.write_config(student_files=staged.student_files)
-        generated = _generate(course, staged)
+        generated = generate_notebooks(course, staged)
         built = Path(tmp) / "release"
         assemble(course.source_dir, generated, built)
         publish.customize(built, repo_url, branch)
-        leaks = scan(built, fingerprints=fingerprint_lines(staged.reference, staged.public_code), public_data=public_data)
-        if leaks:
-            raise LeakError([_to_source(leak, staged) for leak in leaks])
+        check_release(built, fingerprints=staged.fingerprints,
+                      public_data=public_data, locate=lambda leak: _to_source(leak, staged))
         _empty(out)
         shutil.copytree(built, out, dirs_exist_ok=True)
     files = tuple(sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()))
@@ -102,33 +101,9 @@ def assemble(staged_dir: Path, generated: list[Path], dest: Path) -> None:
                            "wrote no student version of this notebook")
 
 
-def build_course(source_root: Path = REPO_ROOT, root: Path | None = None, *,
-                 students: Iterable[str] = (), notebooks: Iterable[str] | None = None,
-                 timeout: int = CELL_TIMEOUT, extra_config: Sequence[str] = ()) -> Course:
-    """A grading course at ``root`` (missing or empty): staged source, config, gradebook.
-
-    The source folder holds the instructor notebooks (nbgrader restores hidden tests from
-    the gradebook) and only release-safe files, since ``nbgrader autograde`` copies them
-    next to the student's code. The ``.py`` files with solution regions are excluded from
-    that overwrite (``student_files``). ``extra_config`` lines go into the course's
-    ``nbgrader_config.py`` as they are.
-    """
-    if root is None:
-        raise ReleaseError(None, None, "build_course: expected a course folder, got None")
-    course = Course(Path(root))
-    if course.root.exists() and any(course.root.iterdir()):
-        raise ReleaseError(course.root, None, "build_course: the course folder is not empty")
-    course.setup()
-    staged = stage_source(source_root, course.source_dir, notebooks=notebooks)
-    course.write_config(student_files=staged.student_files, timeout=timeout, extra=extra_config)
-    _generate(course, staged)
-    register(course, students)
-    return course
-
-
 # -- helpers -----------------------------------------------------------------------------------
 
-def _generate(course: Course, staged: Staged) -> list[Path]:
+def generate_notebooks(course: Course, staged: Staged) -> list[Path]:
     """nbgrader's student notebooks; when nbgrader fails, the source cell to blame if known."""
     if not staged.notebooks:
         return []

@@ -5,6 +5,8 @@ Run `python -m grading expected` after changing a check or the reference.
 """
 from pathlib import Path
 
+from grading.util import atomic_write
+
 import numpy as np
 
 from assignment.checks import CATALOGUE, PUBLIC_EXPECTED, data_key, load_api, run_case
@@ -27,10 +29,13 @@ def public_expected_arrays(reference=None):
 def write_public_expected(path: Path = PUBLIC_EXPECTED) -> Path:
     """Write the data atomically (a half-written file would break every self-check)."""
     arrays = public_expected_arrays()
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-    return path
+    # np.savez adds ".npz" to a name without it; a file object keeps the name we chose.
+    return atomic_write(path, lambda tmp: _savez(tmp, arrays))
+
+
+def _savez(path: Path, arrays: dict) -> None:
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def stale_entries(shipped: dict, fresh: dict) -> list[str]:

@@ -20,7 +20,7 @@ import fnmatch
 import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Callable, Iterable
 
 from grading.errors import LeakError
 
@@ -96,11 +96,15 @@ def scan(root: Path, *, fingerprints: frozenset[str] = frozenset(),
 
 
 def check_release(root: Path, *, fingerprints: frozenset[str] = frozenset(),
-                  public_data: Iterable[str] = PUBLIC_DATA) -> None:
-    """Raise :class:`LeakError` listing every leak under ``root``; return when it is clean."""
+                  public_data: Iterable[str] = PUBLIC_DATA,
+                  locate: Callable[[Leak], Leak] | None = None) -> None:
+    """Raise :class:`LeakError` listing every leak under ``root``; return when it is clean.
+
+    ``locate`` maps a leak in the scanned tree to the place it came from (the build names
+    the source file and line a stripped file was made from)."""
     leaks = scan(root, fingerprints=fingerprints, public_data=public_data)
     if leaks:
-        raise LeakError(leaks)
+        raise LeakError([locate(leak) for leak in leaks] if locate else leaks)
 
 
 def _scan_file(path: Path, rel: str, fingerprints: frozenset[str], allowed: frozenset[str]

@@ -31,6 +31,7 @@ from assignment.checks.assemble import HELPER_MODULES, PROVIDED
 from grading.errors import ReleaseError
 from grading.layout import DATASETS, NOTEBOOKS, PACKAGE, REPO_ROOT, curriculum_rank, select_notebooks
 from grading.release import notebook_transforms as nbt
+from grading.release.leaks import fingerprint_lines
 from grading.release.strip import (SOLUTION, NotebookOf, Region, code_lines, find_regions,
                                    strip_file)
 
@@ -76,6 +77,11 @@ class Staged:
             getattr(self, name).extend(getattr(other, name))
         self.hidden_regions += other.hidden_regions
         self.origins.update(other.origins)
+
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        """The reference lines the leak scan looks for in the built release."""
+        return fingerprint_lines(self.reference, self.public_code)
 
 
 # -- staging steps -------------------------------------------------------------------------

@@ -124,12 +124,6 @@ def stub(region: Region, path: str, notebook: str | None) -> list[str]:
             f"{region.indent}raise NotImplementedError({json.dumps(message, ensure_ascii=False)})"]
 
 
-def strip_solutions(text: str, path: str, *, notebook_of: NotebookOf | None = None
-                    ) -> tuple[str, list[Region]]:
-    """Replace each solution region by its stub; returns the new text and the regions."""
-    return _rewrite(text, path, {SOLUTION}, notebook_of)
-
-
 def drop_hidden_tests(text: str, path: str) -> tuple[str, list[Region]]:
     """Remove each hidden-test region with its markers; returns the new text and the regions."""
     return _rewrite(text, path, {HIDDEN}, None)

@@ -1,4 +1,5 @@
 """The independent oracle the reference layers are tested against: PyTorch autograd."""
+
 import numpy as np
 import torch
 

@@ -1,6 +1,7 @@
 """Is the reference inverted dropout right (statistics, scaling, seeding, dtype, gradients
 against centred differences), and does the FC net with dropout reproduce the classic
 notebook's numbers?"""
+
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from assignment.checks.numeric import numeric_gradient
 from assignment.classifiers.fc_net import FullyConnectedNet
 
 pytestmark = pytest.mark.dropout
-NUMERIC_TOL = 1e-9   # dropout is linear in x: centred differences are exact up to rounding
+NUMERIC_TOL = 1e-9  # dropout is linear in x: centred differences are exact up to rounding
 SIGMAS = 5
 
 
@@ -23,7 +24,7 @@ def test_classic_forward_statistics_are_reproduced():
         out_test, _ = layers.dropout_forward(x, {"mode": "test", "p": p})
         zeroed.append(round(float((out == 0).mean()), 4))
         assert np.array_equal(out_test, x)
-        assert abs(out.mean() - x.mean()) < SIGMAS * np.sqrt(np.mean(x ** 2) * (1 - p) / p / x.size)
+        assert abs(out.mean() - x.mean()) < SIGMAS * np.sqrt(np.mean(x**2) * (1 - p) / p / x.size)
     assert zeroed == [0.7498, 0.6008, 0.3007]
 
 
@@ -86,9 +87,14 @@ def test_input_is_not_changed_in_place():
     assert np.array_equal(x, copy)
 
 
-@pytest.mark.parametrize("param,words", [({"mode": "train", "p": 0}, "keep probability"),
-                                         ({"mode": "train", "p": 1.5}, "keep probability"),
-                                         ({"mode": "eval", "p": 0.5}, "'train' or 'test'")])
+@pytest.mark.parametrize(
+    "param,words",
+    [
+        ({"mode": "train", "p": 0}, "keep probability"),
+        ({"mode": "train", "p": 1.5}, "keep probability"),
+        ({"mode": "eval", "p": 0.5}, "'train' or 'test'"),
+    ],
+)
 def test_bad_parameters_are_value_errors_naming_the_function(param, words):
     with pytest.raises(ValueError, match=f"dropout_forward: .*{words}"):
         layers.dropout_forward(np.ones((2, 2)), param)
@@ -104,16 +110,33 @@ def test_dropout_net_reproduces_the_classic_initial_losses():
     X, y = classic_net_inputs()
     losses = []
     for keep in (1, 0.75, 0.5):
-        net = FullyConnectedNet([20, 30], input_dim=15, num_classes=10, weight_scale=5e-2, dtype=np.float64,
-                                dropout_keep_ratio=keep, seed=123)
+        net = FullyConnectedNet(
+            [20, 30],
+            input_dim=15,
+            num_classes=10,
+            weight_scale=5e-2,
+            dtype=np.float64,
+            dropout_keep_ratio=keep,
+            seed=123,
+        )
         losses.append(net.loss(X, y)[0])
-    assert losses == pytest.approx([2.3004790897684924, 2.302371489704412, 2.3042759220785896], rel=1e-12)
+    assert losses == pytest.approx(
+        [2.3004790897684924, 2.302371489704412, 2.3042759220785896], rel=1e-12
+    )
 
 
 def test_dropout_net_gradients_match_centred_differences_and_test_mode_is_deterministic():
     X, y = classic_net_inputs()
-    net = FullyConnectedNet([20, 30], input_dim=15, num_classes=10, weight_scale=5e-2, dtype=np.float64,
-                            dropout_keep_ratio=0.6, seed=123, reg=0.5)
+    net = FullyConnectedNet(
+        [20, 30],
+        input_dim=15,
+        num_classes=10,
+        weight_scale=5e-2,
+        dtype=np.float64,
+        dropout_keep_ratio=0.6,
+        seed=123,
+        reg=0.5,
+    )
     _, grads = net.loss(X, y)
     for k, p in net.params.items():
         num = numeric_gradient(lambda v: net.loss(X, y)[0], p)

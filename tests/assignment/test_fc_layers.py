@@ -1,5 +1,6 @@
 """Are the reference layers of the FC notebook right, judged by an independent oracle
 (PyTorch's autograd where it applies, float64 centred differences always)?"""
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +11,8 @@ from assignment.checks.numeric import numeric_gradient
 from .oracle import rel, torch_grads
 
 pytestmark = pytest.mark.fc
-TORCH_TOL = 1e-10    # float64 against float64: only summation order differs
-NUMERIC_TOL = 1e-7   # centred differences, h=1e-5, on well-scaled inputs
+TORCH_TOL = 1e-10  # float64 against float64: only summation order differs
+NUMERIC_TOL = 1e-7  # centred differences, h=1e-5, on well-scaled inputs
 
 torch.set_num_threads(1)
 
@@ -19,7 +20,11 @@ torch.set_num_threads(1)
 @pytest.mark.parametrize("x_shape,M", [((2, 4, 5), 3), ((1, 7), 2), ((3, 2, 2, 2), 5)])
 def test_affine_matches_torch(x_shape, M):
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal(x_shape), rng.standard_normal((np.prod(x_shape[1:]), M)), rng.standard_normal(M)
+    x, w, b = (
+        rng.standard_normal(x_shape),
+        rng.standard_normal((np.prod(x_shape[1:]), M)),
+        rng.standard_normal(M),
+    )
     dout = rng.standard_normal((x_shape[0], M))
     out, cache = layers.affine_forward(x, w, b)
     t_out, t_grads = torch_grads(lambda x, w, b: x.reshape(x.shape[0], -1) @ w + b, [x, w, b], dout)
@@ -68,7 +73,12 @@ def test_softmax_gradient_matches_centred_differences():
 
 def test_layers_do_not_mutate_inputs():
     rng = np.random.default_rng(5)
-    x, w, b, dout = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2), rng.standard_normal((3, 2))
+    x, w, b, dout = (
+        rng.standard_normal((3, 4)),
+        rng.standard_normal((4, 2)),
+        rng.standard_normal(2),
+        rng.standard_normal((3, 2)),
+    )
     copies = [a.copy() for a in (x, w, b, dout)]
     out, cache = layers.affine_forward(x, w, b)
     layers.affine_backward(dout, cache)

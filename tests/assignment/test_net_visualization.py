@@ -1,5 +1,6 @@
 """Do the models and the provided parts of Network_Visualization work, offline and with the
 downloaded SqueezeNet?"""
+
 import hashlib
 
 import numpy as np
@@ -17,26 +18,41 @@ pytestmark = [pytest.mark.netvis, pytest.mark.usefixtures("torch_one_thread")]
 
 def _fire(index, cin, squeeze, expand):
     prefix = f"features.{index}."
-    return {prefix + "squeeze.weight": (squeeze, cin, 1, 1), prefix + "squeeze.bias": (squeeze,),
-            prefix + "expand1x1.weight": (expand, squeeze, 1, 1), prefix + "expand1x1.bias": (expand,),
-            prefix + "expand3x3.weight": (expand, squeeze, 3, 3), prefix + "expand3x3.bias": (expand,)}
+    return {
+        prefix + "squeeze.weight": (squeeze, cin, 1, 1),
+        prefix + "squeeze.bias": (squeeze,),
+        prefix + "expand1x1.weight": (expand, squeeze, 1, 1),
+        prefix + "expand1x1.bias": (expand,),
+        prefix + "expand3x3.weight": (expand, squeeze, 3, 3),
+        prefix + "expand3x3.bias": (expand,),
+    }
 
 
 # The keys and shapes of torchvision's squeezenet1_1 state dict (52 tensors), written out from
 # its published architecture rather than read from our module.
 TORCHVISION_KEYS = {
-    "features.0.weight": (64, 3, 3, 3), "features.0.bias": (64,),
-    **_fire(3, 64, 16, 64), **_fire(4, 128, 16, 64), **_fire(6, 128, 32, 128),
-    **_fire(7, 256, 32, 128), **_fire(9, 256, 48, 192), **_fire(10, 384, 48, 192),
-    **_fire(11, 384, 64, 256), **_fire(12, 512, 64, 256),
-    "classifier.1.weight": (1000, 512, 1, 1), "classifier.1.bias": (1000,),
+    "features.0.weight": (64, 3, 3, 3),
+    "features.0.bias": (64,),
+    **_fire(3, 64, 16, 64),
+    **_fire(4, 128, 16, 64),
+    **_fire(6, 128, 32, 128),
+    **_fire(7, 256, 32, 128),
+    **_fire(9, 256, 48, 192),
+    **_fire(10, 384, 48, 192),
+    **_fire(11, 384, 64, 256),
+    **_fire(12, 512, 64, 256),
+    "classifier.1.weight": (1000, 512, 1, 1),
+    "classifier.1.bias": (1000,),
 }
 
 
 def test_squeezenet_loads_a_state_dict_saved_with_torchvisions_key_names(tmp_path):
     """Does a file with exactly torchvision's keys load, with weights_only, unchanged?"""
     generator = torch.Generator().manual_seed(0)
-    state = {key: torch.randn(shape, generator=generator) * 0.05 for key, shape in TORCHVISION_KEYS.items()}
+    state = {
+        key: torch.randn(shape, generator=generator) * 0.05
+        for key, shape in TORCHVISION_KEYS.items()
+    }
     path = tmp_path / "squeezenet1_1-random.pth"
     torch.save(state, path)
     assert len(TORCHVISION_KEYS) == 52
@@ -63,18 +79,26 @@ def test_missing_squeezenet_weights_say_how_to_fetch_them(tmp_path, monkeypatch)
         nv.load_model_and_images(source="imagenet")
 
 
-def test_auto_source_uses_squeezenet_and_the_imagenet_sample_once_both_are_there(tmp_path, monkeypatch):
+def test_auto_source_uses_squeezenet_and_the_imagenet_sample_once_both_are_there(
+    tmp_path, monkeypatch
+):
     """With files where the download tool puts them (stand-ins here: random weights under
     torchvision's names, random images), the loader picks SqueezeNet and all 1,000 names."""
     monkeypatch.setenv("ASSIGNMENT_DATASETS_DIR", str(tmp_path))
     monkeypatch.delenv("ASSIGNMENT_DATA", raising=False)
     generator = torch.Generator().manual_seed(1)
-    torch.save({k: torch.randn(s, generator=generator) * 0.05 for k, s in TORCHVISION_KEYS.items()},
-               tmp_path / data_utils.SQUEEZENET_FILE)
+    torch.save(
+        {k: torch.randn(s, generator=generator) * 0.05 for k, s in TORCHVISION_KEYS.items()},
+        tmp_path / data_utils.SQUEEZENET_FILE,
+    )
     assert "embedded" in nv.load_model_and_images(num=1)["description"]  # weights alone: not yet
     images = np.random.RandomState(0).randint(0, 256, (3, 224, 224, 3)).astype(np.uint8)
-    np.savez(tmp_path / data_utils.IMAGENET_VAL_FILE, X=images, y=np.array([958, 85, 244]),
-             label_map=np.array({958: "hay"}))
+    np.savez(
+        tmp_path / data_utils.IMAGENET_VAL_FILE,
+        X=images,
+        y=np.array([958, 85, 244]),
+        label_map=np.array({958: "hay"}),
+    )
     loaded = nv.load_model_and_images(num=2)
     assert loaded["description"].startswith("SqueezeNet 1.1")
     assert np.array_equal(loaded["images"], images[:2]) and list(loaded["labels"]) == [958, 85]
@@ -95,8 +119,10 @@ def test_pretrained_squeezenet_classifies_the_imagenet_sample():
     are classified right (SqueezeNet 1.1 has about 58% top-1 accuracy on ImageNet)."""
     weights, missing = _downloaded_assets()
     if missing:
-        pytest.skip(f"needs the downloaded assets, missing {', '.join(missing)}; fetch them with "
-                    f"python datasets/get_datasets.py squeezenet imagenet_val")
+        pytest.skip(
+            f"needs the downloaded assets, missing {', '.join(missing)}; fetch them with "
+            f"python datasets/get_datasets.py squeezenet imagenet_val"
+        )
     assert hashlib.sha256(weights.read_bytes()).hexdigest().startswith(SQUEEZENET.digest)
     loaded = nv.load_model_and_images(num=25, source="imagenet")
     assert "SqueezeNet" in loaded["description"] and len(loaded["class_names"]) == 1000
@@ -109,6 +135,7 @@ def test_pretrained_squeezenet_classifies_the_imagenet_sample():
 
 
 # ---------------------------------------------------------------- the offline stand-in
+
 
 @pytest.fixture(scope="module")
 def offline():
@@ -128,7 +155,9 @@ def test_shipped_weights_are_small():
     assert embedded_convnet.WEIGHTS.stat().st_size < 300_000
 
 
-def test_auto_source_falls_back_to_the_embedded_net_when_nothing_is_downloaded(tmp_path, monkeypatch):
+def test_auto_source_falls_back_to_the_embedded_net_when_nothing_is_downloaded(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("ASSIGNMENT_DATASETS_DIR", str(tmp_path))
     monkeypatch.delenv("ASSIGNMENT_DATA", raising=False)
     loaded = nv.load_model_and_images(num=2)
@@ -147,6 +176,7 @@ def test_weight_build_is_deterministic():
 
 
 # ---------------------------------------------------------------- provided helpers
+
 
 def test_preprocess_and_deprocess_are_inverse(offline):
     images = offline["images"][:3]
@@ -171,8 +201,10 @@ def test_smoothgrad_averages_saliency_of_noisy_copies(offline):
     X, y = nv.preprocess(offline["images"][:2]), torch.from_numpy(offline["labels"][:2])
     smooth = nv.smoothgrad(X, y, offline["model"], num_samples=4)
     assert smooth.shape == (2, 32, 32)
-    assert torch.allclose(nv.smoothgrad(X, y, offline["model"], num_samples=1, noise_level=0),
-                          nv.compute_saliency_maps(X, y, offline["model"]))
+    assert torch.allclose(
+        nv.smoothgrad(X, y, offline["model"], num_samples=1, noise_level=0),
+        nv.compute_saliency_maps(X, y, offline["model"]),
+    )
 
 
 def test_randomized_copy_redraws_weights_and_leaves_the_model_alone(offline):
@@ -187,7 +219,7 @@ def test_randomized_copy_redraws_weights_and_leaves_the_model_alone(offline):
 
 def test_rank_correlation_is_spearmans():
     a = torch.arange(12.0).reshape(3, 4)
-    assert nv.rank_correlation(a, a ** 3) == pytest.approx(1)
+    assert nv.rank_correlation(a, a**3) == pytest.approx(1)
     assert nv.rank_correlation(a, -a) == pytest.approx(-1)
     assert nv.rank_correlation(a, torch.zeros(3, 4)) == 0
 
@@ -209,9 +241,17 @@ def test_fooling_image_and_class_visualization_work_on_the_offline_net(offline):
     with torch.no_grad():
         assert model(fooled).argmax().item() == target
     shown = []
-    img = nv.create_class_visualization(target, model, image_size=32, max_jitter=2, learning_rate=1,
-                                        num_iterations=30, show_every=10, seed=0,
-                                        show=lambda image, t: shown.append(t))
+    img = nv.create_class_visualization(
+        target,
+        model,
+        image_size=32,
+        max_jitter=2,
+        learning_rate=1,
+        num_iterations=30,
+        show_every=10,
+        seed=0,
+        show=lambda image, t: shown.append(t),
+    )
     assert shown == [0, 10, 20, 29]
     with torch.no_grad():
         assert model(img).argmax().item() == target

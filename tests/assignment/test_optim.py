@@ -1,4 +1,5 @@
 """Do the update rules match torch.optim step for step, and keep their inputs intact?"""
+
 import numpy as np
 import pytest
 import torch
@@ -36,14 +37,18 @@ def problem():
 def test_sgd(problem):
     w, grads = problem
     ours = run_ours(optim.sgd, w, grads, {"learning_rate": 0.1})
-    assert np.allclose(ours, run_torch(lambda p: torch.optim.SGD(p, lr=0.1), w, grads), rtol=TOL, atol=TOL)
+    assert np.allclose(
+        ours, run_torch(lambda p: torch.optim.SGD(p, lr=0.1), w, grads), rtol=TOL, atol=TOL
+    )
 
 
 def test_adam(problem):
     w, grads = problem
     ours = run_ours(optim.adam, w, grads, {"learning_rate": 0.01})
     theirs = run_torch(lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-8), w, grads)
-    assert np.max(np.abs(ours - theirs)) < 1e-9  # torch adds eps after the bias correction of sqrt(v)
+    assert (
+        np.max(np.abs(ours - theirs)) < 1e-9
+    )  # torch adds eps after the bias correction of sqrt(v)
 
 
 def test_adagrad(problem):
@@ -78,8 +83,17 @@ def test_adagrad_steps_shrink_to_a_halt():
     assert steps[-1] < steps[0] / 10
 
 
-@pytest.mark.parametrize("rule", [optim.sgd, optim.sgd_momentum, optim.nesterov_momentum,
-                                  optim.adagrad, optim.rmsprop, optim.adam])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        optim.sgd,
+        optim.sgd_momentum,
+        optim.nesterov_momentum,
+        optim.adagrad,
+        optim.rmsprop,
+        optim.adam,
+    ],
+)
 def test_rule_never_changes_its_inputs(rule):
     w, dw = np.ones((2, 2)), np.full((2, 2), 0.5)
     _, config = rule(w, dw, None)
@@ -87,4 +101,6 @@ def test_rule_never_changes_its_inputs(rule):
     before = dict(config)
     rule(w, dw, config)
     assert np.array_equal(w, np.ones((2, 2))) and np.array_equal(dw, np.full((2, 2), 0.5))
-    assert before.keys() == config.keys() and all(np.array_equal(config[k], frozen[k]) for k in frozen)
+    assert before.keys() == config.keys() and all(
+        np.array_equal(config[k], frozen[k]) for k in frozen
+    )

@@ -1,5 +1,6 @@
 """Does the Solver train, schedule the learning rate, record its diagnostics and reject
 what it does not understand?"""
+
 import math
 
 import numpy as np
@@ -22,8 +23,13 @@ def toy_data(n=200, d=6, c=3, seed=0):
 def make_solver(**kwargs):
     np.random.seed(0)
     model = FullyConnectedNet([16], input_dim=6, num_classes=3, weight_scale=0.1, dtype=np.float64)
-    settings = dict(update_rule="adam", optim_config={"learning_rate": 1e-2}, num_epochs=6,
-                    batch_size=25, verbose=False)
+    settings = dict(
+        update_rule="adam",
+        optim_config={"learning_rate": 1e-2},
+        num_epochs=6,
+        batch_size=25,
+        verbose=False,
+    )
     settings.update(kwargs)
     return Solver(model, toy_data(), **settings)
 
@@ -80,7 +86,11 @@ def test_update_ratio_is_recorded_per_parameter_and_iteration():
 def test_progress_bar_and_checkpoints(tmp_path, capsys):
     solver = make_solver(num_epochs=2, progress=True, checkpoint_name=str(tmp_path / "ck"))
     solver.train()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck_epoch_0.pkl", "ck_epoch_1.pkl", "ck_epoch_2.pkl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ck_epoch_0.pkl",
+        "ck_epoch_1.pkl",
+        "ck_epoch_2.pkl",
+    ]
 
 
 def test_best_parameters_are_kept():

@@ -12,13 +12,19 @@ import zipfile
 import nbformat
 import pytest
 
-from grading.layout import REPO_ROOT
 from grading.hardened.submissions import find_submissions
+from grading.layout import REPO_ROOT
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-       "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": ""}
+ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+    "PYTHONPATH": "",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +57,14 @@ def finished(release, tmp_path_factory):
 
 
 def _submit(folder, *args):
-    return subprocess.run([sys.executable, "-m", "assignment.submit", *args], cwd=folder,
-                          env=ENV, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "assignment.submit", *args],
+        cwd=folder,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_finished_copy_gives_a_complete_zip_with_html(finished):
@@ -60,8 +72,12 @@ def test_finished_copy_gives_a_complete_zip_with_html(finished):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "hand in this zip" in done.stdout
     names = set(zipfile.ZipFile(finished / "s001_assignment2.zip").namelist())
-    assert {"Dropout.ipynb", "assignment/layers.py", "part5_weights.pt",
-            "html/Dropout.html"} <= names
+    assert {
+        "Dropout.ipynb",
+        "assignment/layers.py",
+        "part5_weights.pt",
+        "html/Dropout.html",
+    } <= names
     assert not any("__pycache__" in n or n.startswith("datasets/") for n in names)
     assert (finished / ".student_id").read_text().strip() == "s001"
     # The id is asked once: the next run reads it back.
@@ -78,8 +94,11 @@ def test_unfinished_copy_is_zipped_with_a_warning_for_each_problem(release, tmp_
     path = folder / "Dropout.ipynb"
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
-    code[3].outputs = [nbformat.v4.new_output("error", ename="NameError",
-                                              evalue="name 'x' is not defined", traceback=[])]
+    code[3].outputs = [
+        nbformat.v4.new_output(
+            "error", ename="NameError", evalue="name 'x' is not defined", traceback=[]
+        )
+    ]
     code[5].execution_count = 1
     next(c for c in code if c.metadata.get("nbgrader", {}).get("grade")).execution_count = None
     nbformat.write(nb, path)
@@ -87,11 +106,13 @@ def test_unfinished_copy_is_zipped_with_a_warning_for_each_problem(release, tmp_
     done = _submit(folder, "--id", "s002", "--no-html")
     assert done.returncode == 1
     out = done.stdout
-    for expected in ("Dropout.ipynb: the answer to inline question 1 is still empty",
-                     "NameError: name 'x' is not defined",
-                     "ran before the cells above it",
-                     "Network_Visualization.ipynb is missing",
-                     "Dropout.ipynb: the self-check did not run"):
+    for expected in (
+        "Dropout.ipynb: the answer to inline question 1 is still empty",
+        "NameError: name 'x' is not defined",
+        "ran before the cells above it",
+        "Network_Visualization.ipynb is missing",
+        "Dropout.ipynb: the self-check did not run",
+    ):
         assert expected in out, out
     assert (folder / "s002_assignment2.zip").is_file()
 
@@ -114,10 +135,23 @@ def test_grader_reads_the_zip_as_the_folder(finished, tmp_path):
     scores = []
     for folder in (zips, folders):
         out = tmp_path / f"grades-{folder.name}"
-        graded = subprocess.run([sys.executable, "-m", "grading", "autograde", str(folder),
-                                 "--out", str(out), "--checks-only"],
-                                cwd=REPO_ROOT, env=ENV, capture_output=True, text=True,
-                                timeout=600)
+        graded = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grading",
+                "autograde",
+                str(folder),
+                "--out",
+                str(out),
+                "--checks-only",
+            ],
+            cwd=REPO_ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert graded.returncode == 0, graded.stdout + graded.stderr
         with open(out / "grades.csv", newline="") as handle:
             rows = list(csv.DictReader(handle))

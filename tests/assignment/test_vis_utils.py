@@ -1,4 +1,5 @@
 """Does visualize_grid tile every image where it belongs, rescaled on its own?"""
+
 import numpy as np
 import pytest
 
@@ -14,7 +15,7 @@ def test_grid_is_square_with_padding_and_each_tile_spans_0_to_ubound():
     assert grid.shape == (3 * 3 + 2 * 2, 3 * 2 + 2 * 2, 3)
     for n in range(5):
         top, left = (n // 3) * 5, (n % 3) * 4
-        tile = grid[top:top + 3, left:left + 2]
+        tile = grid[top : top + 3, left : left + 2]
         assert tile.min() == 0.0 and tile.max() == pytest.approx(1.0)
         expected = (Xs[n] - Xs[n].min()) / (Xs[n].max() - Xs[n].min())
         assert np.allclose(tile, expected)
@@ -28,5 +29,7 @@ def test_constant_image_becomes_zero_not_nan():
 
 
 def test_rejects_a_batch_that_is_not_4d():
-    with pytest.raises(ValueError, match=r"visualize_grid: Xs must be \(N, H, W, C\), got shape \(3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"visualize_grid: Xs must be \(N, H, W, C\), got shape \(3, 4\)"
+    ):
         visualize_grid(np.zeros((3, 4)))

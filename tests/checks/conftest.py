@@ -1,6 +1,6 @@
 """Ways to build the code under test for check tests: the reference, the stripped stub, and
 the reference with one function swapped for a buggy variant."""
-import importlib
+
 import shutil
 import sys
 import types
@@ -18,6 +18,7 @@ def part5_reference_weights():
     """Part V's checks read trained weights beside the package: the reference's, trained
     once per checkout when missing (about 20 s on the embedded data)."""
     from grading.part5 import reference_weights
+
     return reference_weights()
 
 
@@ -67,10 +68,21 @@ def source_bug(api, module, old, new, within=None):
     bug written as the diff a student would make."""
     original = getattr(api, module)
     source = Path(original.__file__).read_text()
-    start = source.index(f"def {within}(") if within and f"def {within}(" in source else \
-        source.index(f"class {within}") if within else 0
-    end = min((i for i in (source.find("\ndef ", start + 1), source.find("\nclass ", start + 1)) if i > 0),
-              default=len(source))
+    start = (
+        source.index(f"def {within}(")
+        if within and f"def {within}(" in source
+        else source.index(f"class {within}")
+        if within
+        else 0
+    )
+    end = min(
+        (
+            i
+            for i in (source.find("\ndef ", start + 1), source.find("\nclass ", start + 1))
+            if i > 0
+        ),
+        default=len(source),
+    )
     span = source[start:end]
     assert span.count(old) == 1, f"{old!r} must occur exactly once in {within or original.__file__}"
     source = source[:start] + span.replace(old, new) + source[end:]
@@ -87,7 +99,9 @@ def run_check(name, api, expected=None, reference=None, hidden=True):
     return evaluate(CATALOGUE[name], api, expected=expected, hidden=hidden, reference=reference)
 
 
-def assert_bug_caught(name, module, old, new, words, reference_api, public_expected, in_kernel=False):
+def assert_bug_caught(
+    name, module, old, new, words, reference_api, public_expected, in_kernel=False
+):
     """The check `name` fails the reference with the diff old -> new applied, against the
     shipped public data (with `words` in its message) and against the reference; with
     in_kernel, also with no reference values at all (a student's kernel)."""
@@ -97,4 +111,6 @@ def assert_bug_caught(name, module, old, new, words, reference_api, public_expec
     assert words in public.message, public.message
     assert not run_check(name, buggy, reference=reference_api).passed
     if in_kernel:
-        assert not run_check(name, buggy).passed, "a student's kernel, with no reference values, must catch it too"
+        assert not run_check(name, buggy).passed, (
+            "a student's kernel, with no reference values, must catch it too"
+        )

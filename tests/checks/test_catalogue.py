@@ -1,22 +1,43 @@
 """Does every check of the catalogue pass the reference, fail the stub naming its function,
 and come with at least three realistic bugs it is proven to catch?"""
+
 from dataclasses import replace
 
 import pytest
 
 from assignment.checks import CATALOGUE, evaluate
 
-from . import (test_conv_checks, test_dropout_checks, test_fc_checks, test_netvis_checks, test_norm_checks,
-               test_pytorch_checks)
+from . import (
+    test_conv_checks,
+    test_dropout_checks,
+    test_fc_checks,
+    test_netvis_checks,
+    test_norm_checks,
+    test_pytorch_checks,
+)
 from .conftest import run_check
 
-MARKS = {"FullyConnectedNets": pytest.mark.fc, "BatchNormalization": pytest.mark.bn,
-         "Dropout": pytest.mark.dropout, "ConvolutionalNetworks": pytest.mark.conv,
-         "PyTorch": pytest.mark.pytorch, "Network_Visualization": pytest.mark.netvis}
+MARKS = {
+    "FullyConnectedNets": pytest.mark.fc,
+    "BatchNormalization": pytest.mark.bn,
+    "Dropout": pytest.mark.dropout,
+    "ConvolutionalNetworks": pytest.mark.conv,
+    "PyTorch": pytest.mark.pytorch,
+    "Network_Visualization": pytest.mark.netvis,
+}
 CHECKS = [pytest.param(c.name, marks=MARKS[c.notebook], id=c.name) for c in CATALOGUE.values()]
-BUGS = [bug for module in (test_fc_checks, test_norm_checks, test_dropout_checks, test_conv_checks,
-                              test_pytorch_checks, test_netvis_checks)
-        for bug in module.BUGS]
+BUGS = [
+    bug
+    for module in (
+        test_fc_checks,
+        test_norm_checks,
+        test_dropout_checks,
+        test_conv_checks,
+        test_pytorch_checks,
+        test_netvis_checks,
+    )
+    for bug in module.BUGS
+]
 
 
 @pytest.mark.parametrize("name", CHECKS)
@@ -48,7 +69,7 @@ def test_reseeded_public_cases_of_the_release_pass_the_reference(name, reference
     result = evaluate(released, reference_api, hidden=True)
     assert result.passed, result.message
     assert len(result.outcomes) == 2 * len(released.cases)
-    assert all(o.hidden for o in result.outcomes[len(released.cases):])
+    assert all(o.hidden for o in result.outcomes[len(released.cases) :])
 
 
 @pytest.mark.parametrize("name", CHECKS)

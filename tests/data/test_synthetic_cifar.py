@@ -14,7 +14,8 @@ pytestmark = pytest.mark.data
 
 def _module():
     spec = importlib.util.spec_from_file_location(
-        "synthetic_cifar", REPO_ROOT / "benchmarks" / "synthetic_cifar.py")
+        "synthetic_cifar", REPO_ROOT / "benchmarks" / "synthetic_cifar.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -16,8 +16,14 @@ from grading.layout import REPO_ROOT
 
 # The nbgrader path executes one notebook (the whole pipeline is the same for every
 # notebook); the hardened checks of every notebook run in test_samples.
-NOTEBOOK = next((n for n in ("FullyConnectedNets", "BatchNormalization")
-                 if (REPO_ROOT / "notebooks" / f"{n}.ipynb").is_file()), None)
+NOTEBOOK = next(
+    (
+        n
+        for n in ("FullyConnectedNets", "BatchNormalization")
+        if (REPO_ROOT / "notebooks" / f"{n}.ipynb").is_file()
+    ),
+    None,
+)
 
 
 @dataclass
@@ -90,6 +96,5 @@ def full_batch(sample_dirs, tmp_path_factory) -> FullBatch:
     shutil.copytree(sample_dirs["reference"], submissions / "altered")
     _alter_metadata(submissions / "altered" / f"{NOTEBOOK}.ipynb")
     before = tree_digest(submissions)
-    summary = autograde(submissions, base / "out", workers=2, notebooks=[NOTEBOOK],
-                        progress=False)
+    summary = autograde(submissions, base / "out", workers=2, notebooks=[NOTEBOOK], progress=False)
     return FullBatch(submissions, base / "out", summary, before, NOTEBOOK)

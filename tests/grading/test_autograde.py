@@ -11,22 +11,36 @@ from __future__ import annotations
 import csv
 import json
 import threading
+
 import pytest
 
 from assignment.checks import CATALOGUE
-from grading.nbgrader.autograde import (COURSE_FOLDER, merge_into, open_course, private_copy,
-                               unusable_notebooks)
-from grading.nbgrader.course import ASSIGNMENT, COURSE_ID, Course
 from grading.errors import GradingError
+from grading.nbgrader.autograde import COURSE_FOLDER
+from grading.nbgrader.course import ASSIGNMENT, COURSE_ID, Course
 from grading.nbgrader.reconcile import cell_scores, grade_id_of
-from grading.release.build import build_course
+from grading.nbgrader.workspace import (
+    build_course,
+    merge_into,
+    open_course,
+    private_copy,
+    unusable_notebooks,
+)
 from tests.grading.conftest import tree_digest
 from tests.grading.test_release import write_fake_source
 
 pytestmark = pytest.mark.grading
 
-STUDENTS = ["altered", "broken", "buggy", "cheat", "malformed", "reference", "reference-again",
-            "stub"]
+STUDENTS = [
+    "altered",
+    "broken",
+    "buggy",
+    "cheat",
+    "malformed",
+    "reference",
+    "reference-again",
+    "stub",
+]
 
 
 def results(batch, student: str) -> dict:
@@ -44,12 +58,15 @@ def graded_checks(batch) -> list[str]:
 
 # -- the shared batch -----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_every_submission_has_results_and_rows(full_batch):
     """Does every submission, broken ones included, get results.json and grades.csv rows?"""
     checks = graded_checks(full_batch)
-    assert sorted(p.name for p in full_batch.out.iterdir() if p.is_dir()
-                  and p.name != COURSE_FOLDER) == STUDENTS
+    assert (
+        sorted(p.name for p in full_batch.out.iterdir() if p.is_dir() and p.name != COURSE_FOLDER)
+        == STUDENTS
+    )
     rows = csv_rows(full_batch)
     for student in STUDENTS:
         assert [t["name"] for t in results(full_batch, student)["tests"]] == checks
@@ -81,8 +98,9 @@ def test_same_submission_graded_twice_gives_the_same_scores(full_batch):
     """Do two gradings of the same submission (in parallel workers) agree, in results.json
     and in the gradebook?"""
     first, second = results(full_batch, "reference"), results(full_batch, "reference-again")
-    assert [(t["name"], t["score"], t["status"]) for t in first["tests"]] == \
-        [(t["name"], t["score"], t["status"]) for t in second["tests"]]
+    assert [(t["name"], t["score"], t["status"]) for t in first["tests"]] == [
+        (t["name"], t["score"], t["status"]) for t in second["tests"]
+    ]
     course = Course(full_batch.out / COURSE_FOLDER)
     assert cell_scores(course, "reference") == cell_scores(course, "reference-again")
 
@@ -149,8 +167,9 @@ def test_cheat_is_flagged_and_gains_nothing(full_batch):
     course = Course(full_batch.out / COURSE_FOLDER)
     with Gradebook(course.db_url, COURSE_ID) as gradebook:
         assert gradebook.find_submission_notebook(full_batch.notebook, ASSIGNMENT, "cheat").flagged
-        assert not gradebook.find_submission_notebook(full_batch.notebook, ASSIGNMENT,
-                                                      "reference").flagged
+        assert not gradebook.find_submission_notebook(
+            full_batch.notebook, ASSIGNMENT, "reference"
+        ).flagged
 
 
 @pytest.mark.slow
@@ -169,6 +188,7 @@ def test_course_stays_private(full_batch):
 
 
 # -- the course: reopening, private copies, merging ------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def fake_course(tmp_path_factory):

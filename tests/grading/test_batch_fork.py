@@ -1,5 +1,6 @@
 """Does a forked batch worker run torch after its parent did (torch's thread pool does not
 survive fork)?"""
+
 import pytest
 
 from grading.hardened.batch import Graded, grade_batch
@@ -16,7 +17,15 @@ def test_a_worker_runs_torch_after_the_parent_did(tmp_path):
     def grade_one(student, root, scratch):
         torch.nn.functional.conv2d(x, w)
         return Graded([], "test")
+
     (tmp_path / "subs" / "alice").mkdir(parents=True)
-    summary = grade_batch(tmp_path / "subs", tmp_path / "out", grade_one=grade_one, workers=1,
-                          checks=[], progress=False, timeout_s=60)
+    summary = grade_batch(
+        tmp_path / "subs",
+        tmp_path / "out",
+        grade_one=grade_one,
+        workers=1,
+        checks=[],
+        progress=False,
+        timeout_s=60,
+    )
     assert summary.graded == ["alice"] and summary.failed == {}

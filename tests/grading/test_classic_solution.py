@@ -36,10 +36,14 @@ pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "classic_solution"
 STUDENT = "classic"
-HELD = {short for short, dotted in MODULES.items()
-        if (FIXTURE / "assignment" / (dotted.replace(".", "/") + ".py")).is_file()}
-FULL_MARKS = {name: (float(c.points), float(c.points)) for name, c in CATALOGUE.items()
-              if c.module in HELD}
+HELD = {
+    short
+    for short, dotted in MODULES.items()
+    if (FIXTURE / "assignment" / (dotted.replace(".", "/") + ".py")).is_file()
+}
+FULL_MARKS = {
+    name: (float(c.points), float(c.points)) for name, c in CATALOGUE.items() if c.module in HELD
+}
 
 
 def _env():
@@ -62,9 +66,14 @@ def submissions(built_release, tmp_path_factory) -> Path:
 def self_check(submissions) -> tuple[dict[str, tuple[float, float]], str]:
     """`python -m assignment.check` run in the submission, as a student runs it there:
     ({check: (score, max)}, printed table)."""
-    done = subprocess.run([sys.executable, "-m", "assignment.check", *FULL_MARKS],
-                          cwd=submissions / STUDENT, env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "assignment.check", *FULL_MARKS],
+        cwd=submissions / STUDENT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     scores = {}
     for name in FULL_MARKS:
         row = re.search(rf"^{re.escape(name)}\s+\S+\s+([\d.]+)/([\d.]+)\s*$", done.stdout, re.M)
@@ -78,15 +87,32 @@ def autograde(submissions, tmp_path_factory) -> tuple[dict[str, tuple[float, flo
     """`python -m grading autograde SUBMISSIONS --out OUT --checks-only`:
     ({check: (score, max)}, the failing checks' outputs)."""
     out = tmp_path_factory.mktemp("classic") / "grades"
-    done = subprocess.run([sys.executable, "-m", "grading", "autograde", str(submissions),
-                           "--out", str(out), "--checks-only",
-                           *[arg for name in FULL_MARKS for arg in ("--only", name)]],
-                          cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grading",
+            "autograde",
+            str(submissions),
+            "--out",
+            str(out),
+            "--checks-only",
+            *[arg for name in FULL_MARKS for arg in ("--only", name)],
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((out / STUDENT / "results.json").read_text())
     scores = {t["name"]: (float(t["score"]), float(t["max_score"])) for t in results["tests"]}
-    failing = "\n".join(f"{t['name']}:\n{t['output']}" for t in results["tests"]
-                        if float(t["score"]) < float(t["max_score"]))
+    failing = "\n".join(
+        f"{t['name']}:\n{t['output']}"
+        for t in results["tests"]
+        if float(t["score"]) < float(t["max_score"])
+    )
     return scores, failing
 
 
@@ -111,6 +137,7 @@ def test_self_check_and_grade_agree(self_check, autograde):
 
 # -- the classic solution is correct ------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def classic(tmp_path_factory):
     """The classic solution's modules, imported as a package of another name beside the
@@ -123,9 +150,15 @@ def classic(tmp_path_factory):
     shutil.copytree(FIXTURE / "assignment", package, dirs_exist_ok=True)
     sys.path.insert(0, str(root))
     try:
-        yield {short: importlib.import_module(f"classic_assignment.{dotted}") for short, dotted in
-               [("layers", "layers"), ("optim", "optim"), ("fc_net", "classifiers.fc_net"),
-                ("cnn", "classifiers.cnn")]}
+        yield {
+            short: importlib.import_module(f"classic_assignment.{dotted}")
+            for short, dotted in [
+                ("layers", "layers"),
+                ("optim", "optim"),
+                ("fc_net", "classifiers.fc_net"),
+                ("cnn", "classifiers.cnn"),
+            ]
+        }
     finally:
         sys.path.remove(str(root))
         for name in [m for m in sys.modules if m.split(".")[0] == "classic_assignment"]:
@@ -144,21 +177,34 @@ def _agree(what, got, want):
 
 def _layer_cases(rng):
     """(name, forward, backward or None, forward args, the backward's upstream shape or None)."""
+
     def r(*shape):
         return rng.standard_normal(shape)
 
-    conv = [((2, 3, 5, 6), (2, 3, 3, 3), 1, 1), ((2, 2, 7, 5), (3, 2, 3, 1), 2, 0),
-            ((1, 2, 4, 6), (2, 2, 2, 4), 2, 2)]
+    conv = [
+        ((2, 3, 5, 6), (2, 3, 3, 3), 1, 1),
+        ((2, 2, 7, 5), (3, 2, 3, 1), 2, 0),
+        ((1, 2, 4, 6), (2, 2, 2, 4), 2, 2),
+    ]
     pool = [((2, 3, 6, 6), 2, 2, 2), ((2, 2, 7, 5), 3, 2, 1), ((1, 1, 5, 5), 3, 3, 2)]
-    cases = [("affine", (r(3, 2, 4), r(8, 5), r(5))), ("relu", (r(3, 7),)),
-             ("batchnorm", (3 * r(6, 5) + 2, r(5), r(5), {"mode": "train", "momentum": 0.8})),
-             ("layernorm", (3 * r(4, 6) + 1, r(6), r(6), {})),
-             ("spatial_batchnorm", (2 * r(2, 4, 3, 5) + 1, r(4), r(4), {"mode": "train"}))]
-    cases += [("conv", (r(*xs), r(*ws), r(ws[0]), {"stride": s, "pad": p})) for xs, ws, s, p in conv]
-    cases += [("max_pool", (r(*xs), {"pool_height": ph, "pool_width": pw, "stride": s}))
-              for xs, ph, pw, s in pool]
-    cases += [("spatial_groupnorm", (r(2, C, 3, 2), r(1, C, 1, 1), r(1, C, 1, 1), G, {}))
-              for G, C in [(2, 6), (3, 6), (1, 4), (4, 4)]]
+    cases = [
+        ("affine", (r(3, 2, 4), r(8, 5), r(5))),
+        ("relu", (r(3, 7),)),
+        ("batchnorm", (3 * r(6, 5) + 2, r(5), r(5), {"mode": "train", "momentum": 0.8})),
+        ("layernorm", (3 * r(4, 6) + 1, r(6), r(6), {})),
+        ("spatial_batchnorm", (2 * r(2, 4, 3, 5) + 1, r(4), r(4), {"mode": "train"})),
+    ]
+    cases += [
+        ("conv", (r(*xs), r(*ws), r(ws[0]), {"stride": s, "pad": p})) for xs, ws, s, p in conv
+    ]
+    cases += [
+        ("max_pool", (r(*xs), {"pool_height": ph, "pool_width": pw, "stride": s}))
+        for xs, ph, pw, s in pool
+    ]
+    cases += [
+        ("spatial_groupnorm", (r(2, C, 3, 2), r(1, C, 1, 1), r(1, C, 1, 1), G, {}))
+        for G, C in [(2, 6), (3, 6), (1, 4), (4, 4)]
+    ]
     return cases
 
 
@@ -179,32 +225,52 @@ def test_every_layer_matches_the_reference(classic):
         dout = rng.standard_normal(ref_out.shape)
         backwards = ["backward", "backward_alt"] if layer == "batchnorm" else ["backward"]
         for backward in backwards:
-            _agree(f"{layer} {backward}", getattr(ours, fmt.format(backward))(dout, cache),
-                   getattr(reference, fmt.format(backward))(dout, ref_cache))
+            _agree(
+                f"{layer} {backward}",
+                getattr(ours, fmt.format(backward))(dout, cache),
+                getattr(reference, fmt.format(backward))(dout, ref_cache),
+            )
         params = [p for p in mine if isinstance(p, dict) and "mode" in p]
         if params:  # the running statistics, then a test-time pass with them
             ref_params = [p for p in theirs if isinstance(p, dict) and "mode" in p]
-            _agree(f"{layer} running statistics",
-                   (params[0]["running_mean"], params[0]["running_var"]),
-                   (ref_params[0]["running_mean"], ref_params[0]["running_var"]))
+            _agree(
+                f"{layer} running statistics",
+                (params[0]["running_mean"], params[0]["running_var"]),
+                (ref_params[0]["running_mean"], ref_params[0]["running_var"]),
+            )
             params[0]["mode"] = ref_params[0]["mode"] = "test"
-            _agree(f"{layer} test mode", getattr(ours, fmt.format("forward"))(*mine)[0],
-                   getattr(reference, fmt.format("forward"))(*theirs)[0])
+            _agree(
+                f"{layer} test mode",
+                getattr(ours, fmt.format("forward"))(*mine)[0],
+                getattr(reference, fmt.format("forward"))(*theirs)[0],
+            )
     scores, labels = 5 * rng.standard_normal((4, 6)), rng.integers(6, size=4)
-    _agree("softmax_loss", ours.softmax_loss(scores, labels), reference.softmax_loss(scores, labels))
+    _agree(
+        "softmax_loss", ours.softmax_loss(scores, labels), reference.softmax_loss(scores, labels)
+    )
     x, dout = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4, 5))
     for mode in ("train", "test"):
         out, cache = ours.dropout_forward(x, {"p": 0.6, "mode": mode, "seed": 7})
         ref_out, ref_cache = reference.dropout_forward(x, {"p": 0.6, "mode": mode, "seed": 7})
         _agree(f"dropout {mode}", out, ref_out)
-        _agree(f"dropout_backward {mode}", ours.dropout_backward(dout, cache),
-               reference.dropout_backward(dout, ref_cache))
+        _agree(
+            f"dropout_backward {mode}",
+            ours.dropout_backward(dout, cache),
+            reference.dropout_backward(dout, ref_cache),
+        )
 
 
-@pytest.mark.parametrize("rule, config", [
-    ("sgd_momentum", {"learning_rate": 0.05, "momentum": 0.7}),
-    ("rmsprop", {"learning_rate": 1e-2, "decay_rate": 0.9}),
-    ("adam", {"learning_rate": 1e-2, "t": 2, "m": np.full((3, 4), 0.1), "v": np.full((3, 4), 0.3)})])
+@pytest.mark.parametrize(
+    "rule, config",
+    [
+        ("sgd_momentum", {"learning_rate": 0.05, "momentum": 0.7}),
+        ("rmsprop", {"learning_rate": 1e-2, "decay_rate": 0.9}),
+        (
+            "adam",
+            {"learning_rate": 1e-2, "t": 2, "m": np.full((3, 4), 0.1), "v": np.full((3, 4), 0.3)},
+        ),
+    ],
+)
 def test_every_update_rule_matches_the_reference(classic, rule, config):
     """Do four steps of each classic rule (which updates w in place) give the reference's
     weights and state?"""
@@ -217,8 +283,11 @@ def test_every_update_rule_matches_the_reference(classic, rule, config):
         dw = rng.standard_normal((3, 4))
         mine = getattr(classic["optim"], rule)(mine[0], dw, mine[1])
         theirs = getattr(reference, rule)(theirs[0], dw, theirs[1])
-        _agree(f"{rule} step {step}", [mine[0]] + [mine[1][k] for k in sorted(theirs[1])],
-               [theirs[0]] + [theirs[1][k] for k in sorted(theirs[1])])
+        _agree(
+            f"{rule} step {step}",
+            [mine[0]] + [mine[1][k] for k in sorted(theirs[1])],
+            [theirs[0]] + [theirs[1][k] for k in sorted(theirs[1])],
+        )
 
 
 @pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
@@ -228,25 +297,41 @@ def test_fully_connected_net_matches_the_reference(classic, normalization, keep)
     from assignment.classifiers import fc_net as reference
 
     rng = np.random.default_rng(2)
-    kwargs = dict(input_dim=5, num_classes=4, reg=0.3, weight_scale=0.3, dtype=np.float64,
-                  normalization=normalization, dropout_keep_ratio=keep, seed=11)
+    kwargs = dict(
+        input_dim=5,
+        num_classes=4,
+        reg=0.3,
+        weight_scale=0.3,
+        dtype=np.float64,
+        normalization=normalization,
+        dropout_keep_ratio=keep,
+        seed=11,
+    )
     nets = []
     for module in (classic["fc_net"], reference):
         np.random.seed(231)
         nets.append(module.FullyConnectedNet([7, 6], **kwargs))
     mine, ref = nets
     assert sorted(mine.params) == sorted(ref.params)
-    _agree("initial parameters", [mine.params[k] for k in sorted(ref.params)],
-           [ref.params[k] for k in sorted(ref.params)])
+    _agree(
+        "initial parameters",
+        [mine.params[k] for k in sorted(ref.params)],
+        [ref.params[k] for k in sorted(ref.params)],
+    )
     for k in ref.params:
         if k.startswith(("gamma", "beta")):  # away from the initial ones and zeros
-            mine.params[k] = ref.params[k] = ref.params[k] + 0.2 * rng.standard_normal(ref.params[k].shape)
+            mine.params[k] = ref.params[k] = ref.params[k] + 0.2 * rng.standard_normal(
+                ref.params[k].shape
+            )
     X, y = rng.standard_normal((4, 5)), rng.integers(4, size=4)
     loss, grads = mine.loss(X, y)
     ref_loss, ref_grads = ref.loss(X, y)
     assert sorted(grads) == sorted(ref_grads)
-    _agree("loss and gradients", [loss] + [grads[k] for k in sorted(ref_grads)],
-           [ref_loss] + [ref_grads[k] for k in sorted(ref_grads)])
+    _agree(
+        "loss and gradients",
+        [loss] + [grads[k] for k in sorted(ref_grads)],
+        [ref_loss] + [ref_grads[k] for k in sorted(ref_grads)],
+    )
     _agree("scores", mine.loss(X), ref.loss(X))
 
 
@@ -256,19 +341,33 @@ def test_three_layer_convnet_matches_the_reference(classic, input_dim, filter_si
     from assignment.classifiers import cnn as reference
 
     rng = np.random.default_rng(3)
-    kwargs = dict(input_dim=input_dim, num_filters=3, filter_size=filter_size, hidden_dim=5,
-                  num_classes=4, weight_scale=0.3, reg=0.2, dtype=np.float64)
+    kwargs = dict(
+        input_dim=input_dim,
+        num_filters=3,
+        filter_size=filter_size,
+        hidden_dim=5,
+        num_classes=4,
+        weight_scale=0.3,
+        reg=0.2,
+        dtype=np.float64,
+    )
     nets = []
     for module in (classic["cnn"], reference):
         np.random.seed(5)
         nets.append(module.ThreeLayerConvNet(**kwargs))
     mine, ref = nets
-    _agree("initial parameters", [mine.params[k] for k in sorted(ref.params)],
-           [ref.params[k] for k in sorted(ref.params)])
+    _agree(
+        "initial parameters",
+        [mine.params[k] for k in sorted(ref.params)],
+        [ref.params[k] for k in sorted(ref.params)],
+    )
     X, y = rng.standard_normal((2, *input_dim)), rng.integers(4, size=2)
     loss, grads = mine.loss(X, y)
     ref_loss, ref_grads = ref.loss(X, y)
     assert sorted(grads) == sorted(ref_grads)
-    _agree("loss and gradients", [loss] + [grads[k] for k in sorted(ref_grads)],
-           [ref_loss] + [ref_grads[k] for k in sorted(ref_grads)])
+    _agree(
+        "loss and gradients",
+        [loss] + [grads[k] for k in sorted(ref_grads)],
+        [ref_loss] + [ref_grads[k] for k in sorted(ref_grads)],
+    )
     _agree("scores", mine.loss(X), ref.loss(X))

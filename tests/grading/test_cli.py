@@ -54,7 +54,10 @@ def test_check_json_is_results_json(submissions, capsys):
     _, folder = submissions
     assert main(["check", str(folder / "ada.zip"), "--json", *ONLY]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["score"] == TOTAL and [t["name"] for t in data["tests"]] == ["affine_forward", "sgd_momentum"]
+    assert data["score"] == TOTAL and [t["name"] for t in data["tests"]] == [
+        "affine_forward",
+        "sgd_momentum",
+    ]
 
 
 def test_autograde_checks_only_writes_every_students_results(submissions, tmp_path, capsys):
@@ -62,18 +65,28 @@ def test_autograde_checks_only_writes_every_students_results(submissions, tmp_pa
     grades.csv, with the broken zip graded 0 with its reason and the others intact?"""
     _, folder = submissions
     out = tmp_path / "grades"
-    assert main(["autograde", str(folder), "--out", str(out), "--checks-only", "--workers", "2",
-                 *ONLY]) == 0
+    assert (
+        main(
+            ["autograde", str(folder), "--out", str(out), "--checks-only", "--workers", "2", *ONLY]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "graded 2 submission(s), 1 not graded" in printed and "cy" in printed
-    scores = {s: json.loads((out / s / "results.json").read_text())["score"] for s in ("ada", "bo", "cy")}
+    scores = {
+        s: json.loads((out / s / "results.json").read_text())["score"] for s in ("ada", "bo", "cy")
+    }
     assert scores == {"ada": TOTAL, "bo": 0, "cy": 0}
     with open(out / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["student"], r["check"], r["status"]) for r in rows] == [
-        ("ada", "affine_forward", "passed"), ("ada", "sgd_momentum", "passed"),
-        ("bo", "affine_forward", "failed"), ("bo", "sgd_momentum", "failed"),
-        ("cy", "affine_forward", "error"), ("cy", "sgd_momentum", "error")]
+        ("ada", "affine_forward", "passed"),
+        ("ada", "sgd_momentum", "passed"),
+        ("bo", "affine_forward", "failed"),
+        ("bo", "sgd_momentum", "failed"),
+        ("cy", "affine_forward", "error"),
+        ("cy", "sgd_momentum", "error"),
+    ]
     assert "not a readable zip" in rows[-1]["message"]
 
 

@@ -15,18 +15,27 @@ import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from grading.nbgrader.course import (ASSIGNMENT, CELL_TIMEOUT, COURSE_ID, WARNING_PATTERN, Course,
-                            check_student_id, register)
 from grading.errors import CourseError, ReleaseError
-from grading.release.build import build_course
+from grading.nbgrader.course import (
+    ASSIGNMENT,
+    CELL_TIMEOUT,
+    COURSE_ID,
+    WARNING_PATTERN,
+    Course,
+    check_student_id,
+    register,
+)
+from grading.nbgrader.workspace import build_course
 from tests.grading.test_release import write_fake_source
 
 pytestmark = pytest.mark.grading
 
 NOTEBOOK = "FullyConnectedNets"
-STUB = ('    # Your code for affine_forward goes here, in place of the raise below.\n'
-        '    raise NotImplementedError("affine_forward: not implemented yet; write it in '
-        'assignment/layers.py (see FullyConnectedNets.ipynb)")\n')
+STUB = (
+    "    # Your code for affine_forward goes here, in place of the raise below.\n"
+    '    raise NotImplementedError("affine_forward: not implemented yet; write it in '
+    'assignment/layers.py (see FullyConnectedNets.ipynb)")\n'
+)
 # A shape-correct answer with wrong values: passes the public test, fails the hidden one.
 WRONG = "    out = np.zeros((x.shape[0], w.shape[1]))\n"
 RIGHT = "    out = x.reshape(x.shape[0], -1).dot(w) + b\n"
@@ -50,16 +59,18 @@ def autograded_cell(course: Course, student: str, grade_id: str):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
-def submission(release: Path, dest: Path, body: str, *, answer: str | None = None,
-               tamper_helpers: bool = False) -> Path:
+def submission(
+    release: Path, dest: Path, body: str, *, answer: str | None = None, tamper_helpers: bool = False
+) -> Path:
     """The release with affine_forward written as ``body``, the written answer filled in
     and helpers.py edited if asked."""
     shutil.copytree(release, dest)
     if answer is not None:
         path = dest / f"{NOTEBOOK}.ipynb"
         nb = nbformat.read(str(path), 4)
-        next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer"
-             ).source = answer
+        next(
+            c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer"
+        ).source = answer
         nbformat.write(nb, str(path))
     layers = dest / "assignment/layers.py"
     text = layers.read_text()
@@ -72,16 +83,21 @@ def submission(release: Path, dest: Path, body: str, *, answer: str | None = Non
 
 # -- config and gradebook, no nbgrader run ---------------------------------------------------
 
+
 def test_config_names_student_files_timeout_and_warning_filter(tmp_path):
     """Does the config keep student files, set the cell timeout and filter warnings?"""
     course = Course(tmp_path / "course")
-    course.setup(student_files=["assignment/optim.py", "assignment/layers.py"], timeout=120,
-                 extra=["c.LimitOutput.max_lines = 50"])
+    course.setup(
+        student_files=["assignment/optim.py", "assignment/layers.py"],
+        timeout=120,
+        extra=["c.LimitOutput.max_lines = 50"],
+    )
     config = load_config(course)
     assert config.CourseDirectory.root == str(course.root)
     assert config.CourseDirectory.db_url == f"sqlite:///{course.root}/gradebook.db"
     assert config.Autograde.exclude_overwriting == {
-        ASSIGNMENT: ["assignment/layers.py", "assignment/optim.py"]}
+        ASSIGNMENT: ["assignment/layers.py", "assignment/optim.py"]
+    }
     assert config.Execute.timeout == 120
     assert config.IgnorePattern.enabled is True
     assert config.IgnorePattern.pattern == WARNING_PATTERN
@@ -93,12 +109,15 @@ def test_default_cell_timeout_is_generous():
     assert CELL_TIMEOUT >= 300
 
 
-@pytest.mark.parametrize("files, timeout, words", [
-    (["/abs/layers.py"], 300, "relative to the assignment folder"),
-    (["../layers.py"], 300, "relative to the assignment folder"),
-    ([], 0, "positive number of seconds"),
-    ([], 2.5, "positive number of seconds"),
-])
+@pytest.mark.parametrize(
+    "files, timeout, words",
+    [
+        (["/abs/layers.py"], 300, "relative to the assignment folder"),
+        (["../layers.py"], 300, "relative to the assignment folder"),
+        ([], 0, "positive number of seconds"),
+        ([], 2.5, "positive number of seconds"),
+    ],
+)
 def test_bad_config_values_are_refused(tmp_path, files, timeout, words):
     """Are paths outside the assignment and non-positive timeouts refused?"""
     with pytest.raises(CourseError, match=words):
@@ -148,14 +167,24 @@ def test_plain_student_ids_pass():
 
 def test_warning_pattern_matches_python_warnings_only():
     """Does the filter match what Python prints for a warning and nothing else on stderr?"""
-    warning = warnings.formatwarning("overflow encountered in exp", RuntimeWarning,
-                                     "/tmp/ipykernel_77/123.py", 2, "big = np.exp(x)")
+    warning = warnings.formatwarning(
+        "overflow encountered in exp",
+        RuntimeWarning,
+        "/tmp/ipykernel_77/123.py",
+        2,
+        "big = np.exp(x)",
+    )
     assert re.search(WARNING_PATTERN, warning)
-    assert re.search(WARNING_PATTERN, "note\n" + warnings.formatwarning(
-        "x", DeprecationWarning, "/a/layers.py", 10, None))
-    for text in ["Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: no\n",
-                 "affine_forward: wrong values\n", " 40%|####      | 4/10 [00:01<00:02]\n",
-                 "RuntimeWarning: printed by hand without a location\n"]:
+    assert re.search(
+        WARNING_PATTERN,
+        "note\n" + warnings.formatwarning("x", DeprecationWarning, "/a/layers.py", 10, None),
+    )
+    for text in [
+        'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: no\n',
+        "affine_forward: wrong values\n",
+        " 40%|####      | 4/10 [00:01<00:02]\n",
+        "RuntimeWarning: printed by hand without a location\n",
+    ]:
         assert not re.search(WARNING_PATTERN, text), text
 
 
@@ -166,6 +195,7 @@ def test_add_submission_refuses_a_missing_folder(tmp_path):
 
 
 # -- nbgrader for real -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -181,8 +211,10 @@ def graded(tmp_path_factory):
     release = build_release(source, root / "release").out
     course = build_course(source, root / "course", students=["wrong", "right"])
     course.add_submission("wrong", submission(release, root / "wrong", WRONG, tamper_helpers=True))
-    course.add_submission("right", submission(release, root / "right", RIGHT,
-                                              answer="Longer steps; it may overshoot."))
+    course.add_submission(
+        "right",
+        submission(release, root / "right", RIGHT, answer="Longer steps; it may overshoot."),
+    )
     course.autograde()
     return course, release
 
@@ -193,16 +225,19 @@ def test_student_py_file_is_not_overwritten(graded):
     course, _ = graded
     for student in ("wrong", "right"):
         graded_file = course.autograded_dir(student) / "assignment/layers.py"
-        assert graded_file.read_bytes() == \
-            (course.submitted_dir(student) / "assignment/layers.py").read_bytes()
+        assert (
+            graded_file.read_bytes()
+            == (course.submitted_dir(student) / "assignment/layers.py").read_bytes()
+        )
 
 
 @pytest.mark.slow
 def test_provided_file_is_replaced_by_the_course_copy(graded):
     """Is an edited provided module replaced by ours before the notebook runs?"""
     course, _ = graded
-    assert (course.autograded_dir("wrong") / "assignment/helpers.py").read_bytes() == \
-        (course.source_dir / "assignment/helpers.py").read_bytes()
+    assert (course.autograded_dir("wrong") / "assignment/helpers.py").read_bytes() == (
+        course.source_dir / "assignment/helpers.py"
+    ).read_bytes()
 
 
 @pytest.mark.slow
@@ -228,8 +263,11 @@ def test_hidden_tests_are_restored_and_run(graded):
     course, _ = graded
     for student in ("wrong", "right"):
         assert "### BEGIN HIDDEN TESTS" in autograded_cell(course, student, "test_affine").source
-    errors = [o for o in autograded_cell(course, "wrong", "test_affine").outputs
-              if o.output_type == "error"]
+    errors = [
+        o
+        for o in autograded_cell(course, "wrong", "test_affine").outputs
+        if o.output_type == "error"
+    ]
     assert [e.evalue for e in errors] == ["hidden: every entry of out should be 3"]
     assert scores(course, "wrong")["test_affine"][:2] == (0.0, 2.0)
     assert scores(course, "right")["test_affine"][:2] == (2.0, 2.0)
@@ -263,8 +301,11 @@ def test_nbgrader_defaults_overwrite_student_code_and_zero_warnings(graded, tmp_
     graded_layers = (baseline.autograded_dir("right") / "assignment/layers.py").read_text()
     assert STUB in graded_layers  # the student's code was replaced by the course's copy
     assert scores(baseline, "right")["test_affine"][0] == 0.0
-    stderr = [o for o in autograded_cell(baseline, "right", "test_warning").outputs
-              if o.output_type == "stream" and o.name == "stderr"]
+    stderr = [
+        o
+        for o in autograded_cell(baseline, "right", "test_warning").outputs
+        if o.output_type == "stream" and o.name == "stderr"
+    ]
     assert stderr and "RuntimeWarning: overflow encountered in exp" in stderr[0].text
     assert scores(baseline, "right")["test_warning"][0] == 0.0
 

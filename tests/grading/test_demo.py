@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import pytest
 
-from grading.nbgrader.autograde import COURSE_FOLDER
 from grading.cli import main
-from grading.nbgrader.course import Course
-from grading.demo import (STAMP, _fresh, gradebook_verdict, grade_table, read_grades,
-                          sample_verdicts)
+from grading.demo import STAMP, _fresh, grade_table, gradebook_verdict, read_grades, sample_verdicts
 from grading.errors import GradingError
+from grading.nbgrader.autograde import COURSE_FOLDER
+from grading.nbgrader.course import Course
 from grading.nbgrader.reconcile import FLAG
 
 pytestmark = pytest.mark.grading
 
 
 def row(student, check, score, max_score, notebook="FullyConnectedNets", message=""):
-    return {"student": student, "notebook": notebook, "check": check, "score": float(score),
-            "max_score": float(max_score), "status": "passed" if score == max_score else "failed",
-            "message": message}
+    return {
+        "student": student,
+        "notebook": notebook,
+        "check": check,
+        "score": float(score),
+        "max_score": float(max_score),
+        "status": "passed" if score == max_score else "failed",
+        "flagged": "yes" if FLAG in message else "",
+        "message": message,
+    }
 
 
 def good_rows() -> dict[str, list[dict]]:
@@ -42,13 +48,16 @@ def test_verdicts_hold_for_the_expected_grades():
     assert all(v.ok for v in verdicts), [v.line() for v in verdicts]
 
 
-@pytest.mark.parametrize("student, index, score", [
-    ("reference", 1, 0),      # the reference loses a check
-    ("stub", 0, 3),           # the stub scores
-    ("buggy", 2, 0),          # the buggy one loses a check no bug breaks
-    ("buggy", 1, 3),          # ... or keeps one a bug breaks
-    ("cheat", 0, 3),          # the cheat gains something
-])
+@pytest.mark.parametrize(
+    "student, index, score",
+    [
+        ("reference", 1, 0),  # the reference loses a check
+        ("stub", 0, 3),  # the stub scores
+        ("buggy", 2, 0),  # the buggy one loses a check no bug breaks
+        ("buggy", 1, 3),  # ... or keeps one a bug breaks
+        ("cheat", 0, 3),  # the cheat gains something
+    ],
+)
 def test_verdicts_catch_a_wrong_grade(student, index, score):
     """Does each verdict fail when its sample is graded wrongly?"""
     rows = good_rows()
@@ -60,7 +69,7 @@ def test_verdicts_catch_a_wrong_grade(student, index, score):
 def test_unflagged_cheat_fails_its_verdict():
     """Is a cheat that nobody flagged an unexpected result?"""
     rows = good_rows()
-    rows["cheat"][0]["message"] = ""
+    rows["cheat"][0].update(message="", flagged="")
     assert not {v.name: v for v in sample_verdicts(rows)}["cheat"].ok
 
 
@@ -69,8 +78,13 @@ def test_grade_table_has_a_row_per_student_and_a_column_per_notebook():
     rows = good_rows()
     rows["reference"].append(row("reference", "conv_forward_naive", 3, 3, "ConvolutionalNetworks"))
     lines = grade_table(rows).splitlines()
-    assert lines[0].split() == ["student", "FullyConnectedNets", "ConvolutionalNetworks",
-                                "total", "flagged"]
+    assert lines[0].split() == [
+        "student",
+        "FullyConnectedNets",
+        "ConvolutionalNetworks",
+        "total",
+        "flagged",
+    ]
     assert lines[2].split() == ["reference", "7/7", "3/3", "10/10", "0"]
     assert lines[5].split() == ["cheat", "0/7", "0/0", "0/7", "3"]
 

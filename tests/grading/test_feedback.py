@@ -5,18 +5,26 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grading.nbgrader.autograde import COURSE_FOLDER, FEEDBACK_FOLDER
-from grading.nbgrader.feedback import (HIDDEN_NOTE, REDACTED_LINE, RedactHidden, collect_feedback,
-                              hidden_lines, leaks_in, scrub, split_hidden)
 from grading.layout import REPO_ROOT
+from grading.nbgrader.autograde import COURSE_FOLDER, FEEDBACK_FOLDER
+from grading.nbgrader.feedback import (
+    HIDDEN_NOTE,
+    REDACTED_LINE,
+    RedactHidden,
+    collect_feedback,
+    hidden_lines,
+    leaks_in,
+    scrub,
+    split_hidden,
+)
 
 pytestmark = pytest.mark.grading
 
-TEST_SOURCE = '''from assignment.check import grade
+TEST_SOURCE = """from assignment.check import grade
 grade("affine_forward")
 ### BEGIN HIDDEN TESTS
 grade("affine_forward", hidden=True)
-### END HIDDEN TESTS'''
+### END HIDDEN TESTS"""
 HIDDEN = 'grade("affine_forward", hidden=True)'
 TRACEBACK = [
     "\x1b[0;31m---------------------------------------------------------------\x1b[0m",
@@ -27,8 +35,16 @@ TRACEBACK = [
 
 
 def graded_cell(outputs) -> nbformat.NotebookNode:
-    meta = {"nbgrader": {"grade": True, "solution": False, "locked": True, "points": 2,
-                         "grade_id": "test_affine_forward", "schema_version": 3}}
+    meta = {
+        "nbgrader": {
+            "grade": True,
+            "solution": False,
+            "locked": True,
+            "points": 2,
+            "grade_id": "test_affine_forward",
+            "schema_version": 3,
+        }
+    }
     cell = nbformat.v4.new_code_cell(TEST_SOURCE, metadata=meta)
     cell.outputs = outputs
     return cell
@@ -44,9 +60,12 @@ def test_split_hidden_keeps_the_public_lines_and_says_where_hidden_ones_ran():
 def test_redact_hidden_cuts_tracebacks_and_scrubs_outputs():
     """Does the preprocessor drop the hidden source, shorten a test cell's traceback to its
     last line and blank printed copies of a hidden line, in any cell?"""
-    error = nbformat.v4.new_output("error", ename="AssertionError",
-                                   evalue="affine_forward: dx has the wrong shape",
-                                   traceback=TRACEBACK)
+    error = nbformat.v4.new_output(
+        "error",
+        ename="AssertionError",
+        evalue="affine_forward: dx has the wrong shape",
+        traceback=TRACEBACK,
+    )
     printed = nbformat.v4.new_output("stream", name="stdout", text=f"ran {HIDDEN}\nok\n")
     other = nbformat.v4.new_code_cell("print(1)")
     other.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{HIDDEN}\n")]
@@ -54,7 +73,9 @@ def test_redact_hidden_cuts_tracebacks_and_scrubs_outputs():
     nb, _ = RedactHidden().preprocess(nb, {})
     test, other = nb.cells
     assert HIDDEN not in test.source and HIDDEN_NOTE in test.source
-    assert test.outputs[0]["traceback"] == ["AssertionError: affine_forward: dx has the wrong shape"]
+    assert test.outputs[0]["traceback"] == [
+        "AssertionError: affine_forward: dx has the wrong shape"
+    ]
     assert test.outputs[1]["text"] == f"{REDACTED_LINE}\nok\n"
     assert other.outputs[0]["text"] == f"{REDACTED_LINE}\n"
 
@@ -78,10 +99,12 @@ def test_scrub_ignores_ansi_colours():
 
 def test_leaks_in_sees_through_syntax_highlighting():
     """Is a hidden line found in HTML where every token sits in its own span?"""
-    page = ('<span class="n">grade</span><span class="p">(</span><span class="s2">&quot;'
-            'affine_forward&quot;</span><span class="p">,</span><span class="w"> </span>'
-            '<span class="n">hidden</span><span class="o">=</span><span class="kc">True'
-            '</span><span class="p">)</span>')
+    page = (
+        '<span class="n">grade</span><span class="p">(</span><span class="s2">&quot;'
+        'affine_forward&quot;</span><span class="p">,</span><span class="w"> </span>'
+        '<span class="n">hidden</span><span class="o">=</span><span class="kc">True'
+        '</span><span class="p">)</span>'
+    )
     assert leaks_in(page, {HIDDEN}) == [HIDDEN]
     assert leaks_in("<p>### BEGIN <b>HIDDEN</b> TESTS</p>", set()) == ["### BEGIN HIDDEN TESTS"]
     assert leaks_in('<span class="n">grade</span>(&quot;affine_forward&quot;)', {HIDDEN}) == []

@@ -22,32 +22,42 @@ from assignment.checks import CATALOGUE
 from assignment.checks.fc import FC_LAYERS
 from grading.hardened.batch import checks_only, grade_batch
 from grading.hardened.grader import Grader, _progress, _read_file, _student_error, load_outputs
-from grading.part5 import WEIGHTS, reference_weights
-from grading.layout import REPO_ROOT
-from grading.release.stage import stage_package
 from grading.hardened.sandbox import BWRAP, NAMESPACES, UID, Limits, level_of
+from grading.layout import REPO_ROOT
+from grading.part5 import WEIGHTS, reference_weights
+from grading.release.stage import stage_package
 
 pytestmark = pytest.mark.grading
 
 # The adversarial batch grades these checks only (layers and optim), to keep it quick.
-SUBSET = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
-          "sgd_momentum", "adam", "conv_forward_naive"]
+SUBSET = [
+    "affine_forward",
+    "affine_backward",
+    "relu_forward",
+    "relu_backward",
+    "softmax_loss",
+    "sgd_momentum",
+    "adam",
+    "conv_forward_naive",
+]
 # Entries whose names the batch must refuse (they are its own files, or hidden): each holds
 # the reference, and none may stop the batch or get a grade.
 REFUSED_NAMES = ("grades.csv", "grades.csv.partial", "..dots")
 LIMITS = Limits(stall_s=10, wall_s=120, submission_s=300, group_memory_mb=1024)
 
-CORRECT_AFFINE_BACKWARD = '''
+CORRECT_AFFINE_BACKWARD = """
     x, w, b = cache
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], -1).T @ dout
     return dx, dw, dout.sum(axis=0)
-'''
+"""
 
 # Code appended to one module of the reference submission: a later definition of a
 # student function replaces the earlier one, as Python would.
 ADVERSARIES = {
-    "patched_numpy": ("assignment/layers.py", '''
+    "patched_numpy": (
+        "assignment/layers.py",
+        """
 import builtins
 np.allclose = lambda *a, **k: True
 np.isclose = lambda *a, **k: True
@@ -58,8 +68,11 @@ builtins.AssertionError = type("Never", (Exception,), {})
 
 def affine_forward(x, w, b):
     return np.zeros((x.shape[0], w.shape[1])), (x, w, b)
-'''),
-    "always_equal": ("assignment/layers.py", '''
+""",
+    ),
+    "always_equal": (
+        "assignment/layers.py",
+        """
 class AlwaysEqual:
     def __eq__(self, other):
         return True
@@ -79,18 +92,28 @@ def affine_forward(x, w, b):
 
 def relu_forward(x):
     return np.zeros_like(x).view(EqualArray), x
-'''),
+""",
+    ),
     "exit_in_module": ("assignment/optim.py", "\nimport os\nos._exit(0)\n"),
-    "infinite_loop": ("assignment/layers.py", '''
+    "infinite_loop": (
+        "assignment/layers.py",
+        """
 def relu_backward(dout, cache):
     while True:
         pass
-'''),
-    "memory_hog": ("assignment/layers.py", '''
+""",
+    ),
+    "memory_hog": (
+        "assignment/layers.py",
+        """
 def affine_backward(dout, cache):
     blocks = [np.empty(2**24) for _ in range(40)]  # 5 GiB of address space
-''' + CORRECT_AFFINE_BACKWARD),
-    "fork_bomb": ("assignment/layers.py", '''
+"""
+        + CORRECT_AFFINE_BACKWARD,
+    ),
+    "fork_bomb": (
+        "assignment/layers.py",
+        """
 import os
 
 
@@ -100,8 +123,11 @@ def softmax_loss(x, y):
             os.fork()
         except OSError:
             pass
-'''),
-    "disk_search": ("assignment/layers.py", '''
+""",
+    ),
+    "disk_search": (
+        "assignment/layers.py",
+        """
 import json as _json, os as _os, time as _time
 _found, _deadline = [], _time.monotonic() + 5
 
@@ -146,8 +172,11 @@ def affine_forward(x, w, b):
             exec(text, namespace)
             return namespace["affine_forward"](x, w, b)
     raise NotImplementedError("nothing found")
-'''),
-    "forged_outputs": ("assignment/layers.py", '''
+""",
+    ),
+    "forged_outputs": (
+        "assignment/layers.py",
+        """
 import json as _json, os as _os, sys as _sys
 
 
@@ -174,8 +203,11 @@ def relu_forward(x):
             np.savez(_os.path.join(here, "out", case_id + ".npz"), **forged)
         _os.write(fd, f"done {index}\\n".encode())
     _os._exit(0)
-'''),
-    "replay_public": ("assignment/layers.py", '''
+""",
+    ),
+    "replay_public": (
+        "assignment/layers.py",
+        """
 _public = {}
 
 
@@ -190,8 +222,11 @@ def relu_forward(x):
         if known.shape == x.shape and np.array_equal(known, x):
             return out, x
     return np.zeros_like(x), x
-'''),
-    "prints_megabytes": ("assignment/layers.py", '''
+""",
+    ),
+    "prints_megabytes": (
+        "assignment/layers.py",
+        """
 import sys as _sys
 _sys.stdout.write("x" * 20_000_000)
 _sys.stderr.write("y" * 20_000_000)
@@ -201,17 +236,23 @@ _affine = affine_forward
 def affine_forward(x, w, b):
     print("z" * 1_000_000)
     return _affine(x, w, b)
-'''),
+""",
+    ),
     "syntax_error": ("assignment/optim.py", "\ndef broken(:\n    pass\n"),
-    "hides_in_place": ("assignment/layers.py", '''
+    "hides_in_place": (
+        "assignment/layers.py",
+        """
 np.array_equal = lambda *a, **k: True
 
 
 def relu_forward(x):
     x[x < 0] = 0
     return x, x
-'''),
-    "fills_disk": ("assignment/layers.py", '''
+""",
+    ),
+    "fills_disk": (
+        "assignment/layers.py",
+        """
 import os as _os
 
 for _i in range(12):  # 12 files of 32 MB, each under the file size limit
@@ -221,16 +262,22 @@ for _i in range(12):  # 12 files of 32 MB, each under the file size limit
                 _h.write(b"\\0" * 2**20)
     except OSError:
         break
-'''),
-    "extends_deadline": ("assignment/layers.py", '''
+""",
+    ),
+    "extends_deadline": (
+        "assignment/layers.py",
+        """
 def relu_backward(dout, cache):
     import os
     fd = int(os.environ["GRADING_PROGRESS_FD"])
     while True:  # pretend to be making progress, and to start the check again
         for line in (b"tick\\n", b"done 3\\n", b"start 3\\n"):
             os.write(fd, line)
-'''),
-    "forks_memory": ("assignment/layers.py", '''
+""",
+    ),
+    "forks_memory": (
+        "assignment/layers.py",
+        """
 def softmax_loss(x, y):
     import os
     children = []
@@ -245,34 +292,47 @@ def softmax_loss(x, y):
     for pid in children:
         os.waitpid(pid, 0)
     raise ValueError("no loss")
-'''),
-    "fast_conv": ("assignment/layers.py", '''
+""",
+    ),
+    "fast_conv": (
+        "assignment/layers.py",
+        """
 from .fast_layers import conv_forward_fast
 
 
 def conv_forward_naive(x, w, b, conv_param):
     return conv_forward_fast(x, w, b, conv_param)
-'''),
-    "leaks_inputs": ("assignment/layers.py", '''
+""",
+    ),
+    "leaks_inputs": (
+        "assignment/layers.py",
+        """
 def affine_forward(x, w, b):
     raise ValueError("inputs: " + repr(x.tolist()))
-'''),
-    "mean_db": ("assignment/layers.py", '''
+""",
+    ),
+    "mean_db": (
+        "assignment/layers.py",
+        """
 _affine_backward = affine_backward
 
 
 def affine_backward(dout, cache):
     dx, dw, db = _affine_backward(dout, cache)
     return dx, dw, db / dout.shape[0]  # the mean over the examples, not the sum
-'''),
-    "buggy": ("assignment/layers.py", '''
+""",
+    ),
+    "buggy": (
+        "assignment/layers.py",
+        """
 _softmax = softmax_loss
 
 
 def softmax_loss(x, y):
     loss, dx = _softmax(x, y)
     return loss * x.shape[0], dx  # forgot to average the loss
-'''),
+""",
+    ),
 }
 
 
@@ -320,15 +380,24 @@ def batch(kit, grader):
         shutil.copytree(folders["reference"], submissions / name)
     before = {p: p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
     out = base / "grades"
-    summary = grade_batch(submissions, out, grade_one=checks_only(grader, LIMITS), workers=2,
-                          checks=grader.checks, progress=False)
+    summary = grade_batch(
+        submissions,
+        out,
+        grade_one=checks_only(grader, LIMITS),
+        workers=2,
+        checks=grader.checks,
+        progress=False,
+    )
     after = {p: p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
     results = {}
     for name in sorted(p.name for p in submissions.iterdir() if p.name not in REFUSED_NAMES):
         data = json.loads((out / name / "results.json").read_text())
-        results[name] = {"score": data["score"], "output": data["output"],
-                         "log": (out / name / "grading.log").read_text(),
-                         **{t["name"]: t for t in data["tests"]}}
+        results[name] = {
+            "score": data["score"],
+            "output": data["output"],
+            "log": (out / name / "grading.log").read_text(),
+            **{t["name"]: t for t in data["tests"]},
+        }
     return summary, results, before == after
 
 
@@ -346,6 +415,7 @@ def passes_except(result, failing):
 
 
 # -- reference and stub, whole catalogue -------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def full_grader(kit):
@@ -369,19 +439,25 @@ def test_stub_fails_every_check_naming_the_function(kit, full_grader):
     for result in report.results:
         assert result.score == 0, result.name
         function = result.name.split(".")[-1] if "." in result.name else result.name
-        assert function.split("_loss_")[0] in result.message or \
-            result.name.split(".")[0] in result.message, result.message
+        assert (
+            function.split("_loss_")[0] in result.message
+            or result.name.split(".")[0] in result.message
+        ), result.message
 
 
 def test_every_check_has_a_hidden_case():
     """Has every check a hidden case? Without one, replaying the public values would pass.
     Part V is judged by accuracy alone, on images the grader hands in: it ships no value to
     replay."""
-    assert [c.name for c in CATALOGUE.values() if not c.hidden_cases
-            and not c.name.startswith("build_part5_model.")] == []
+    assert [
+        c.name
+        for c in CATALOGUE.values()
+        if not c.hidden_cases and not c.name.startswith("build_part5_model.")
+    ] == []
 
 
 # -- the adversarial batch ----------------------------------------------------------------------
+
 
 def test_batch_grades_everyone_and_leaves_originals_alone(batch, kit):
     """Is every submission graded (none lost to another's crash) and none modified?"""
@@ -497,8 +573,9 @@ def test_syntax_error_zeroes_only_its_module(batch):
 def test_refused_names_are_noted_and_the_batch_writes_its_table(batch):
     summary, results, _ = batch
     for name in REFUSED_NAMES:
-        assert any(note.startswith(f"{name}: not usable as a student name")
-                   for note in summary.skipped), summary.skipped
+        assert any(
+            note.startswith(f"{name}: not usable as a student name") for note in summary.skipped
+        ), summary.skipped
     assert summary.csv is not None and summary.csv.is_file()
     assert passes_except(results["reference"], set())
 
@@ -551,7 +628,9 @@ def test_hidden_inputs_are_not_echoed_into_reports(batch, grader):
         assert value not in text
     public = repr(check.inputs_for(check.cases[0])["x"].tolist())[:40]
     assert public in text
-    assert "affine_forward: raised ValueError [hidden cases 'batch of 1', 'x (5, 3, 2), M=7']" in text
+    assert (
+        "affine_forward: raised ValueError [hidden cases 'batch of 1', 'x (5, 3, 2), M=7']" in text
+    )
 
 
 def test_realistic_bug_loses_exactly_its_check(batch):
@@ -567,11 +646,13 @@ def test_grading_twice_gives_the_same_scores(kit, grader, batch):
     _, results, _ = batch
     for name in ("reference", "buggy", "exit_in_module"):
         again = grader.grade(folders[name], limits=LIMITS)
-        assert {r.name: r.score for r in again.results} == \
-            {n: results[name][n]["score"] for n in SUBSET}, name
+        assert {r.name: r.score for r in again.results} == {
+            n: results[name][n]["score"] for n in SUBSET
+        }, name
 
 
 # -- reading what the sandbox left -----------------------------------------------------------------
+
 
 def npz_bytes(**arrays):
     buffer = io.BytesIO()
@@ -584,12 +665,15 @@ def test_outputs_load_numbers_and_booleans():
     assert got["out"].shape == (2, 3) and got["flag"].dtype == bool
 
 
-@pytest.mark.parametrize("arrays", [
-    {"out": np.array([object()], dtype=object)},
-    {"out": np.array(["text"])},
-    {"out": np.zeros(2, dtype=[("a", float)])},
-    {"out": np.ones(2, dtype=complex)},
-])
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        {"out": np.array([object()], dtype=object)},
+        {"out": np.array(["text"])},
+        {"out": np.zeros(2, dtype=[("a", float)])},
+        {"out": np.ones(2, dtype=complex)},
+    ],
+)
 def test_outputs_of_other_types_are_refused(arrays):
     """Are object (pickled), string, structured and complex arrays refused?"""
     with pytest.raises(ValueError):
@@ -610,8 +694,9 @@ def test_output_bomb_is_refused_before_it_is_read():
 def test_header_claiming_a_huge_shape_is_refused():
     """Is an npy header that declares more data than the member holds refused?"""
     data = io.BytesIO()
-    np.lib.format.write_array_header_1_0(data, {"descr": "<f8", "fortran_order": False,
-                                                "shape": (10**12,)})
+    np.lib.format.write_array_header_1_0(
+        data, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("out.npy", data.getvalue() + b"\0" * 64)
@@ -635,7 +720,10 @@ def test_links_and_fifos_in_the_output_folder_are_not_read(tmp_path):
 
 def test_student_error_text_is_cut_on_hidden_cases():
     message = json.dumps({"error": "affine_forward: raised ValueError: [[0.123, 4.56]]"}).encode()
-    assert _student_error("affine_forward", message, hidden=True) == "affine_forward: raised ValueError"
+    assert (
+        _student_error("affine_forward", message, hidden=True)
+        == "affine_forward: raised ValueError"
+    )
     assert "0.123" in _student_error("affine_forward", message, hidden=False)
     assert _student_error("affine_forward", b"\xff", hidden=True).endswith("malformed)")
 
@@ -664,11 +752,14 @@ def test_a_layer_bug_costs_only_its_own_check(kit, once_grader):
     report = once_grader.grade(folders["mean_db"])
     assert {r.name for r in report.results if not r.passed} == {"affine_backward"}
     assert {r.name: r.stand_ins for r in report.results if r.stand_ins} == {
-        name: ("affine_forward", "affine_backward") for name in MODELS}
+        name: ("affine_forward", "affine_backward") for name in MODELS
+    }
     assert "stand-ins for affine_backward, affine_forward: judging 3 check(s) again" in report.log
     loss = next(r for r in report.results if r.name == "FullyConnectedNet.loss")
-    assert loss.notes.startswith("FullyConnectedNet.loss: judged with correct affine_forward, "
-                                 "affine_backward standing in for yours")
+    assert loss.notes.startswith(
+        "FullyConnectedNet.loss: judged with correct affine_forward, "
+        "affine_backward standing in for yours"
+    )
 
 
 def test_stand_ins_earn_no_layer_points(kit, once_grader, tmp_path):

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from grading.nbgrader import kernel
-from grading.nbgrader.kernel import CONFIG_LINES, KERNEL_NAME, install_kernel_spec, socket_config_line
 from grading.hardened.sandbox import NAMESPACES, RLIMITS, detect_isolation, level_of
+from grading.nbgrader import kernel
+from grading.nbgrader.kernel import (
+    CONFIG_LINES,
+    KERNEL_NAME,
+    install_kernel_spec,
+    socket_config_line,
+)
 
 pytestmark = pytest.mark.grading
 
@@ -30,8 +35,13 @@ print(json.dumps(found))
 def test_kernel_spec_starts_the_launcher_with_message_interrupts(tmp_path):
     """Does the spec run this launcher at the level given, interrupt by message and pass
     the connection file through?"""
-    folder = install_kernel_spec(tmp_path, isolation="uid (warning: x)", data=tmp_path / "d",
-                                 hide=(tmp_path / "secret",), wall_s=60)
+    folder = install_kernel_spec(
+        tmp_path,
+        isolation="uid (warning: x)",
+        data=tmp_path / "d",
+        hide=(tmp_path / "secret",),
+        wall_s=60,
+    )
     spec = json.loads((folder / "kernels" / KERNEL_NAME / "kernel.json").read_text())
     argv = spec["argv"]
     assert argv[1:3] == ["-I", str(Path(kernel.__file__).resolve())]
@@ -66,8 +76,7 @@ def run_in_kernel(tmp_path: Path, isolation: str, code: str) -> dict:
     os.environ.update(JUPYTER_PATH=str(folder), ASSIGNMENT_DATA="embedded")
     cwd = os.getcwd()
     os.chdir(work)
-    manager = KernelManager(kernel_name=KERNEL_NAME, transport="ipc",
-                            ip=str(runtime / "kernel"))
+    manager = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(runtime / "kernel"))
     printed: list[dict] = []
     try:
         manager.start_kernel()
@@ -85,8 +94,7 @@ def run_in_kernel(tmp_path: Path, isolation: str, code: str) -> dict:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    text = "".join(m["content"].get("text", "") for m in printed
-                   if m["msg_type"] == "stream")
+    text = "".join(m["content"].get("text", "") for m in printed if m["msg_type"] == "stream")
     return json.loads(text.strip().splitlines()[-1])
 
 

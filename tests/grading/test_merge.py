@@ -9,7 +9,13 @@ import textwrap
 
 import pytest
 
-from grading.hardened.splice import MergeError, bound_names, build_trusted_copy, merge_module, merge_submission
+from grading.hardened.splice import (
+    MergeError,
+    bound_names,
+    build_trusted_copy,
+    merge_module,
+    merge_submission,
+)
 from grading.layout import REPO_ROOT
 from grading.release.strip import strip_file
 
@@ -48,7 +54,9 @@ def release_text():
 
 
 def merged(release_text, student):
-    text, notes = merge_module(release_text, textwrap.dedent(student), NAMES, "assignment/layers.py")
+    text, notes = merge_module(
+        release_text, textwrap.dedent(student), NAMES, "assignment/layers.py"
+    )
     namespace = {}
     exec(compile(text, "merged", "exec"), namespace)  # noqa: S102 - test-only, our own text
     return text, notes, namespace
@@ -58,6 +66,7 @@ def test_student_function_replaces_the_stub(release_text):
     """Is the student's affine_forward the one the merged module defines?"""
     _, _, ns = merged(release_text, SOURCE.replace("@ w + b", "@ w + 2 * b"))
     import numpy as np
+
     out, _ = ns["affine_forward"](np.ones((1, 2)), np.ones((2, 1)), np.ones(1))
     assert out.tolist() == [[4.0]]
 
@@ -84,10 +93,13 @@ def test_unchanged_provided_code_is_silent(release_text):
 def test_helpers_and_imports_are_kept_in_order(release_text):
     """Are a new helper, a new constant (used as a default) and a new import kept, each
     after the provided statement it follows in the student's file?"""
-    student = SOURCE.replace("import numpy as np\n", "import numpy as np\nimport math\nEPS = 1e-3\n")
-    student = student.replace("def affine_forward(x, w, b):",
-                              "def helper(v):\n    return math.sqrt(v)\n\n\n"
-                              "def affine_forward(x, w, b, eps=EPS):")
+    student = SOURCE.replace(
+        "import numpy as np\n", "import numpy as np\nimport math\nEPS = 1e-3\n"
+    )
+    student = student.replace(
+        "def affine_forward(x, w, b):",
+        "def helper(v):\n    return math.sqrt(v)\n\n\ndef affine_forward(x, w, b, eps=EPS):",
+    )
     student = student.replace("return out, (x, w, b)", "return out + helper(4.0) * 0, (x, w, b)")
     text, notes, ns = merged(release_text, student)
     assert notes == []
@@ -112,7 +124,7 @@ def test_module_code_that_binds_nothing_is_kept(release_text):
 def test_missing_student_function_keeps_the_stub_with_a_note(release_text):
     """Does a deleted affine_forward leave the release stub and say so?"""
     start = SOURCE.index("def affine_forward")
-    student = SOURCE[:start] + SOURCE[SOURCE.index("class Net"):]
+    student = SOURCE[:start] + SOURCE[SOURCE.index("class Net") :]
     _, notes, ns = merged(release_text, student)
     with pytest.raises(NotImplementedError):
         ns["affine_forward"](None, None, None)
@@ -122,7 +134,8 @@ def test_missing_student_function_keeps_the_stub_with_a_note(release_text):
 def test_decorated_and_future_statements(release_text):
     """Do a decorated student function and a __future__ import merge into valid code?"""
     student = "from __future__ import annotations\n" + SOURCE.replace(
-        "def affine_forward", "@staticmethod\ndef unused():\n    pass\n\n\ndef affine_forward")
+        "def affine_forward", "@staticmethod\ndef unused():\n    pass\n\n\ndef affine_forward"
+    )
     text, _, _ = merged(release_text, student)
     assert text.startswith("from __future__ import annotations")
 
@@ -137,6 +150,7 @@ def test_bound_names():
     """Are names bound through if/try/for/with/walrus/del/except found, and not those
     inside functions or comprehensions?"""
     import ast
+
     code = textwrap.dedent("""
         if True:
             a = 1
@@ -181,7 +195,9 @@ def test_provided_modules_come_from_the_release(trusted, tmp_path):
     (submission / "assignment" / "extra.py").write_text("x = 1\n")
     result = merge_submission(trusted, submission, tmp_path / "merged")
     merged_pkg = tmp_path / "merged" / "assignment"
-    assert (merged_pkg / "solver.py").read_text() == (trusted.root / "assignment" / "solver.py").read_text()
+    assert (merged_pkg / "solver.py").read_text() == (
+        trusted.root / "assignment" / "solver.py"
+    ).read_text()
     assert "PASS_EVERYTHING" not in (merged_pkg / "checks" / "core.py").read_text()
     assert not (merged_pkg / "extra.py").exists()
     assert result.broken == {}
@@ -196,10 +212,13 @@ def test_broken_file_breaks_only_its_module(trusted, tmp_path):
     result = merge_submission(trusted, submission, tmp_path / "merged")
     assert list(result.broken) == ["assignment/optim.py"]
     assert "does not parse: line 1" in result.broken["assignment/optim.py"]
-    code = ("import assignment.layers\n"
-            "try:\n    import assignment.optim\nexcept ImportError as e:\n    print(e)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "merged",
-                          capture_output=True, text=True)
+    code = (
+        "import assignment.layers\n"
+        "try:\n    import assignment.optim\nexcept ImportError as e:\n    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path / "merged", capture_output=True, text=True
+    )
     assert "assignment/optim.py does not parse" in done.stdout, done.stderr
 
 
@@ -254,13 +273,19 @@ def helper_submission(trusted, tmp_path):
     text = fc_net.read_text()
     assert text.count("affine_relu_forward(") == 1
     text = text.replace("affine_relu_forward(", "affine_relu_twice_forward(")
-    fc_net.write_text(text.replace("import numpy as np\n", "import numpy as np\n\nfrom ..layer_utils "
-                                   "import affine_relu_twice_forward\n", 1))
+    fc_net.write_text(
+        text.replace(
+            "import numpy as np\n",
+            "import numpy as np\n\nfrom ..layer_utils import affine_relu_twice_forward\n",
+            1,
+        )
+    )
     return submission
 
 
-def test_helpers_in_layer_utils_are_kept_and_provided_code_restored(trusted, helper_submission,
-                                                                    tmp_path):
+def test_helpers_in_layer_utils_are_kept_and_provided_code_restored(
+    trusted, helper_submission, tmp_path
+):
     merged = merge_submission(trusted, helper_submission, tmp_path / "merged")
     text = (merged.root / "assignment/layer_utils.py").read_text()
     assert "def affine_relu_twice_forward" in text and "return x, None" not in text
@@ -279,8 +304,12 @@ def test_a_missing_layer_utils_falls_back_to_the_release(trusted, tmp_path):
 
 def test_the_self_check_assembles_the_code_as_the_grader_does(helper_submission):
     """The helper is used and the broken provided function ignored, in the self-check too."""
-    done = subprocess.run([sys.executable, "-m", "assignment.check", "FullyConnectedNet.loss",
-                           "affine_forward"], cwd=helper_submission, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "assignment.check", "FullyConnectedNet.loss", "affine_forward"],
+        cwd=helper_submission,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "total" in done.stdout and "FAIL" not in done.stdout

@@ -6,8 +6,12 @@ import nbformat
 import pytest
 
 from grading.errors import StripError
-from grading.release.notebook_transforms import (check_markers, mentions, nbgrader_metadata_problem,
-                                         reference_and_code_lines)
+from grading.release.notebook_transforms import (
+    check_markers,
+    mentions,
+    nbgrader_metadata_problem,
+    reference_and_code_lines,
+)
 from tests.grading.test_release import ANSWER, fake_notebook, nbgrader_meta
 
 pytestmark = pytest.mark.grading
@@ -30,17 +34,29 @@ def test_comment_lines_of_code_cells_are_not_public_code():
     assert reference_and_code_lines(nb, "X.ipynb") == ([], ["y = 1"])
 
 
-@pytest.mark.parametrize("index, source, meta, words", [
-    (0, "### BEGIN SOLUTION\nx = 1\n### END SOLUTION", {}, "not an nbgrader solution cell"),
-    (1, "x = 1\n### BEGIN HIDDEN TESTS\nassert x\n### END HIDDEN TESTS",
-     nbgrader_meta("s", solution=True), "outside an nbgrader autograder-test cell"),
-    (0, "### BEGIN HIDDEN TESTS\nassert x", nbgrader_meta("t", grade=True, points=1),
-     "never closed"),
-])
+@pytest.mark.parametrize(
+    "index, source, meta, words",
+    [
+        (0, "### BEGIN SOLUTION\nx = 1\n### END SOLUTION", {}, "not an nbgrader solution cell"),
+        (
+            1,
+            "x = 1\n### BEGIN HIDDEN TESTS\nassert x\n### END HIDDEN TESTS",
+            nbgrader_meta("s", solution=True),
+            "outside an nbgrader autograder-test cell",
+        ),
+        (
+            0,
+            "### BEGIN HIDDEN TESTS\nassert x",
+            nbgrader_meta("t", grade=True, points=1),
+            "never closed",
+        ),
+    ],
+)
 def test_misplaced_or_open_markers_fail_with_cell_and_line(index, source, meta, words):
     """Are markers nbgrader would mishandle refused with their cell and line?"""
-    cells = [nbformat.v4.new_markdown_cell("intro")] * index + \
-        [nbformat.v4.new_code_cell(source, metadata=meta)]
+    cells = [nbformat.v4.new_markdown_cell("intro")] * index + [
+        nbformat.v4.new_code_cell(source, metadata=meta)
+    ]
     with pytest.raises(StripError, match=words) as caught:
         check_markers(nbformat.v4.new_notebook(cells=cells), "X.ipynb")
     assert (caught.value.cell, caught.value.line) == (index, 1 if index == 0 else 2)
@@ -63,7 +79,9 @@ def test_nbgrader_metadata_problem_names_the_cell():
     assert nbgrader_metadata_problem(nb) is None
     nb.cells[4].metadata.nbgrader["grade_id"] = "test_affine"
     assert nbgrader_metadata_problem(nb) == (
-        4, "nbgrader metadata: grade_id 'test_affine' is also the id of cell 3")
+        4,
+        "nbgrader metadata: grade_id 'test_affine' is also the id of cell 3",
+    )
     nb = fake_notebook()
     del nb.cells[3].metadata.nbgrader["points"]
     index, why = nbgrader_metadata_problem(nb)

@@ -1,5 +1,6 @@
 """Tests of grading/nbgrader/outputs.py: no cell's output can make a stored notebook or its feedback
 huge."""
+
 import nbformat
 import pytest
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from assignment.checks import pytorch
-from grading.hardened.batch import check_one
 from grading.cli import main as cli_main
-from grading.hardened.splice import SUBMISSION_DATA, copy_data_file
-from grading.part5 import WEIGHTS, reference_weights
-from grading.layout import REPO_ROOT
+from grading.hardened.batch import check_one
 from grading.hardened.sandbox import Limits
+from grading.hardened.splice import SUBMISSION_DATA, copy_data_file
+from grading.layout import REPO_ROOT
+from grading.part5 import WEIGHTS, reference_weights
 
 pytestmark = [pytest.mark.grading, pytest.mark.pytorch, pytest.mark.slow]
 
@@ -34,6 +34,7 @@ def _submission(root, weights=None):
 
 def _random_weights(path):
     from assignment.pytorch_models import build_part5_model
+
     torch.manual_seed(0)
     torch.save(build_part5_model().state_dict(), path)
 
@@ -90,8 +91,10 @@ def graded(tmp_path_factory):
     for name in PART5:
         argv += ["--only", name]
     assert cli_main(argv) == 0
-    return {s: json.loads((out / s / "results.json").read_text())
-            for s in ("reference", "random", "pickled", "missing", "other")}
+    return {
+        s: json.loads((out / s / "results.json").read_text())
+        for s in ("reference", "random", "pickled", "missing", "other")
+    }
 
 
 def _tests(results):
@@ -161,9 +164,11 @@ def test_a_slow_model_is_not_taken_for_a_stalled_one(tmp_path):
     """A model that takes longer over the test images than the grader waits between progress
     lines (here 9 s against 6) still gets its marks: the check reports progress per batch."""
     root = _submission(tmp_path / "slow", lambda p: shutil.copyfile(reference_weights(), p))
-    slow = ("    model = ResNetLite()\n"
-            "    model.register_forward_pre_hook(lambda module, x: __import__('time').sleep(0.9))\n"
-            "    return model\n")
+    slow = (
+        "    model = ResNetLite()\n"
+        "    model.register_forward_pre_hook(lambda module, x: __import__('time').sleep(0.9))\n"
+        "    return model\n"
+    )
     text = (root / MODULE).read_text()
     assert text.count("    return ResNetLite()\n") == 1
     (root / MODULE).write_text(text.replace("    return ResNetLite()\n", slow))

@@ -20,10 +20,13 @@ def _release(tmp_path):
     folder = tmp_path / "release"
     folder.mkdir()
     for name in ("Dropout", "PyTorch"):
-        nb = nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_markdown_cell(f"# {name}"),
-            nbformat.v4.new_code_cell(setup_cell.render(None)),
-            nbformat.v4.new_code_cell("x = 1")])
+        nb = nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_markdown_cell(f"# {name}"),
+                nbformat.v4.new_code_cell(setup_cell.render(None)),
+                nbformat.v4.new_code_cell("x = 1"),
+            ]
+        )
         nb.cells[1].metadata["tags"] = ["setup"]
         nbformat.write(nb, folder / f"{name}.ipynb")
     (folder / "README.md").write_text(f"# A2\n\n{publish.README_MARK}\n")
@@ -34,10 +37,11 @@ def _release(tmp_path):
 
 def test_colab_url_of_github_addresses_only():
     assert publish.colab_url(URL, "spring", "Dropout.ipynb") == (
-        "https://colab.research.google.com/github/my-course/assignment2/blob/spring/"
-        "Dropout.ipynb")
+        "https://colab.research.google.com/github/my-course/assignment2/blob/spring/Dropout.ipynb"
+    )
     assert publish.colab_url("git@github.com:me/a2.git", "main", "X.ipynb").endswith(
-        "/github/me/a2/blob/main/X.ipynb")
+        "/github/me/a2/blob/main/X.ipynb"
+    )
     assert publish.colab_url("https://gitlab.com/me/a2.git", "main", "X.ipynb") is None
 
 
@@ -78,19 +82,22 @@ def test_git_repository_is_committed_and_clean(tmp_path):
     folder = _release(tmp_path)
     commit = publish.write_git(folder, "spring")
     assert len(commit) == 40
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True,
-                            text=True, check=True).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, check=True
+    ).stdout
     assert status == ""
-    branch = subprocess.run(["git", "branch", "--show-current"], cwd=folder,
-                            capture_output=True, text=True, check=True).stdout.strip()
+    branch = subprocess.run(
+        ["git", "branch", "--show-current"], cwd=folder, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert branch == "spring"
 
 
 def test_cli_release_options_parse():
     from grading.cli import build_parser
 
-    args = build_parser().parse_args(["release", "--out", "r", "--repo-url", URL, "--branch",
-                                      "spring", "--git"])
+    args = build_parser().parse_args(
+        ["release", "--out", "r", "--repo-url", URL, "--branch", "spring", "--git"]
+    )
     assert (args.repo_url, args.branch, args.git, args.zip) == (URL, "spring", True, False)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["release", "--out", "r", "--zip", "--git"])

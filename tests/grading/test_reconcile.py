@@ -11,12 +11,10 @@ from __future__ import annotations
 import pytest
 
 from assignment.checks import CaseOutcome, CheckResult
-from grading.nbgrader.autograde import private_copy
-from grading.nbgrader.course import ASSIGNMENT, COURSE_ID
-from grading.nbgrader.reconcile import (FLAG, Disagreement, Reconciled, cell_scores, flag, reconcile,
-                               grade_id_of)
-from grading.release.build import build_course
 from grading.hardened.reports import grade_rows, results_json
+from grading.nbgrader.course import ASSIGNMENT, COURSE_ID
+from grading.nbgrader.reconcile import FLAG, Disagreement, cell_scores, flag, grade_id_of, reconcile
+from grading.nbgrader.workspace import build_course, private_copy
 from tests.grading.test_release import write_fake_source
 
 pytestmark = pytest.mark.grading
@@ -55,8 +53,10 @@ def grades(course) -> dict:
 
     with Gradebook(course.db_url, COURSE_ID) as gradebook:
         notebook = gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, STUDENT)
-        return {g.name: (g.auto_score, g.manual_score, g.max_score, g.needs_manual_grade)
-                for g in notebook.grades} | {"flagged": notebook.flagged}
+        return {
+            g.name: (g.auto_score, g.manual_score, g.max_score, g.needs_manual_grade)
+            for g in notebook.grades
+        } | {"flagged": notebook.flagged}
 
 
 def test_grade_id_of_a_method_uses_underscores():
@@ -79,7 +79,9 @@ def test_hardened_score_becomes_the_manual_score(course):
     before = grades(course)
     done = reconcile(course, STUDENT, [result("affine", False), result("warning", True)])
     found = grades(course)
-    assert found["test_affine"][:2] == (0, 0) and found["test_warning"][1] == found["test_warning"][2]
+    assert (
+        found["test_affine"][:2] == (0, 0) and found["test_warning"][1] == found["test_warning"][2]
+    )
     assert found["answer"] == before["answer"]
     assert done.cells == {"test_affine": (0.0, 2.0), "test_warning": (1.0, 1.0)}
     assert cell_scores(course, STUDENT)[(NOTEBOOK, "test_warning")] == (1.0, 1.0)
@@ -97,7 +99,7 @@ def test_agreement_is_not_flagged(course):
     """Do matching verdicts leave the results and the notebook unflagged?"""
     done = reconcile(course, STUDENT, [result("affine", False), result("warning", True)])
     assert done.disagreements == [] and not grades(course)["flagged"]
-    assert not any(isinstance(r, Reconciled) for r in done.results)
+    assert not any(r.flags for r in done.results)
 
 
 @pytest.mark.slow
@@ -106,7 +108,8 @@ def test_forged_pass_in_the_kernel_is_flagged(course):
     points for it?"""
     done = reconcile(course, STUDENT, [result("affine", False), result("warning", False, 1)])
     assert [(d.check, d.kernel_passed, d.hardened_passed) for d in done.disagreements] == [
-        ("warning", True, False)]
+        ("warning", True, False)
+    ]
     flagged = {r.name: r for r in done.results}["warning"]
     assert flagged.flagged and flagged.score == 0 and FLAG in flagged.message
     assert grades(course)["flagged"] and grades(course)["test_warning"][1] == 0
@@ -126,8 +129,9 @@ def test_pass_outside_a_failing_kernel_is_flagged_and_keeps_its_points(course):
 def test_notebook_that_did_not_run_is_scored_but_not_flagged(course):
     """Does a notebook the submission lacked (no kernel verdict) get the hardened scores
     without a flag?"""
-    done = reconcile(course, STUDENT, [result("affine", True), result("warning", False, 1)],
-                     not_run=[NOTEBOOK])
+    done = reconcile(
+        course, STUDENT, [result("affine", True), result("warning", False, 1)], not_run=[NOTEBOOK]
+    )
     assert done.disagreements == [] and not grades(course)["flagged"]
     assert done.cells == {"test_affine": (2.0, 2.0), "test_warning": (0.0, 1.0)}
 

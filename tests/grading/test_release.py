@@ -16,7 +16,16 @@ import pytest
 from grading.errors import LeakError, ReleaseError, StripError
 from grading.layout import REPO_ROOT, select_notebooks
 from grading.release.build import assemble, build_release
-from grading.release.stage import notebook_index, stage_datasets_tool, stage_notebook_assets, stage_notebooks, stage_package, stage_source, stage_top_files, student_regions
+from grading.release.stage import (
+    notebook_index,
+    stage_datasets_tool,
+    stage_notebook_assets,
+    stage_notebooks,
+    stage_package,
+    stage_source,
+    stage_top_files,
+    student_regions,
+)
 
 pytestmark = pytest.mark.grading
 
@@ -64,36 +73,44 @@ CASES = [
 ]
 '''
 
-SETUP = '''import os, sys
+SETUP = """import os, sys
 for root in (os.getcwd(), os.path.dirname(os.getcwd())):
     if os.path.isdir(os.path.join(root, "assignment")):
         sys.path.insert(0, root)
         break
 import numpy as np
-from assignment.layers import affine_forward'''
+from assignment.layers import affine_forward"""
 
-SOLUTION_CELL = '''def scale(x):
+SOLUTION_CELL = """def scale(x):
     ### BEGIN SOLUTION
     return 3.0 * x  # the secret scaling factor of the fake assignment
-    ### END SOLUTION'''
+    ### END SOLUTION"""
 
-TEST_CELL = '''out, _ = affine_forward(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4))
+TEST_CELL = """out, _ = affine_forward(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4))
 assert out.shape == (2, 4), "out has the wrong shape"
 ### BEGIN HIDDEN TESTS
 assert np.allclose(out, 3.0), "hidden: every entry of out should be 3"
-### END HIDDEN TESTS'''
+### END HIDDEN TESTS"""
 
-WARNING_CELL = '''with np.errstate(over="warn"):
+WARNING_CELL = """with np.errstate(over="warn"):
     big = np.exp(np.array([1000.0]))  # overflow: numpy warns on stderr
-assert np.isinf(big[0])'''
+assert np.isinf(big[0])"""
 
-ANSWER = ("**Your answer:** a larger learning rate takes longer steps along the negative "
-          "gradient and may overshoot the minimum.")
+ANSWER = (
+    "**Your answer:** a larger learning rate takes longer steps along the negative "
+    "gradient and may overshoot the minimum."
+)
 
 
 def nbgrader_meta(grade_id, *, solution=False, grade=False, points=0):
-    meta = {"grade_id": grade_id, "locked": not solution, "schema_version": 3,
-            "solution": solution, "grade": grade, "task": False}
+    meta = {
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "grade": grade,
+        "task": False,
+    }
     if grade:
         meta["points"] = points
     return {"nbgrader": meta}
@@ -107,10 +124,12 @@ def fake_notebook() -> nbformat.NotebookNode:
         v4.new_code_cell(SETUP),
         v4.new_code_cell(SOLUTION_CELL, metadata=nbgrader_meta("scale", solution=True)),
         v4.new_code_cell(TEST_CELL, metadata=nbgrader_meta("test_affine", grade=True, points=2)),
-        v4.new_code_cell(WARNING_CELL, metadata=nbgrader_meta("test_warning", grade=True,
-                                                              points=1)),
-        v4.new_markdown_cell(ANSWER, metadata=nbgrader_meta("answer", solution=True, grade=True,
-                                                            points=1)),
+        v4.new_code_cell(
+            WARNING_CELL, metadata=nbgrader_meta("test_warning", grade=True, points=1)
+        ),
+        v4.new_markdown_cell(
+            ANSWER, metadata=nbgrader_meta("answer", solution=True, grade=True, points=1)
+        ),
     ]
     return v4.new_notebook(cells=cells, metadata={})
 
@@ -125,11 +144,13 @@ def write_fake_source(root: Path) -> Path:
         "assignment/checks/cases.py": CASES,
         "assignment/__pycache__/layers.cpython-311.pyc": "bytecode of the reference",
         "datasets/get_datasets.py": '"""Fetch the data."""\nprint("fetching")\n',
-        "datasets/get_datasets.sh": "#!/bin/sh\npython get_datasets.py \"$@\"\n",
+        "datasets/get_datasets.sh": '#!/bin/sh\npython get_datasets.py "$@"\n',
         "datasets/README.md": "# Data\n",
         "datasets/cifar-10-batches-py/data_batch_1": "data that must not ship",
         "datasets/cifar-10-python.tar.gz.part": "partial download",
-        "grading/release/student_README.md": (REPO_ROOT / "grading/release/student_README.md").read_text(),
+        "grading/release/student_README.md": (
+            REPO_ROOT / "grading/release/student_README.md"
+        ).read_text(),
         "grading/secret.py": "REFERENCE = 1\n",
         "tests/test_x.py": "def test_x():\n    pass\n",
         "requirements.txt": "numpy\n",
@@ -153,8 +174,9 @@ def write_fake_source(root: Path) -> Path:
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter whose only package path is ``cwd``."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -168,17 +190,24 @@ def fake_build(tmp_path_factory):
 
 # -- the steps, one by one -----------------------------------------------------------------
 
+
 def test_stage_package_strips_and_leaves_caches_and_hidden_data(tmp_path):
     """Does staging the package strip every .py and leave bytecode and hidden data behind?"""
     source = write_fake_source(tmp_path / "src")
     staged = stage_package(source, tmp_path / "out", lambda qualname, path: None)
-    assert sorted(staged.files) == ["assignment/__init__.py", "assignment/checks/__init__.py",
-                                    "assignment/checks/cases.py",
-                                    "assignment/checks/provided.json",
-                                    "assignment/checks/public_expected.npz",
-                                    "assignment/helpers.py", "assignment/layers.py"]
-    assert [(s.qualname, s.line) for s in staged.stripped] == [("affine_forward", 16),
-                                                               ("TwoLayerNet.loss", 29)]
+    assert sorted(staged.files) == [
+        "assignment/__init__.py",
+        "assignment/checks/__init__.py",
+        "assignment/checks/cases.py",
+        "assignment/checks/provided.json",
+        "assignment/checks/public_expected.npz",
+        "assignment/helpers.py",
+        "assignment/layers.py",
+    ]
+    assert [(s.qualname, s.line) for s in staged.stripped] == [
+        ("affine_forward", 16),
+        ("TwoLayerNet.loss", 29),
+    ]
     assert staged.hidden_regions == 1 and staged.student_files == ["assignment/layers.py"]
     assert "out = x.reshape(x.shape[0], -1).dot(w) + b # (N, M)" in staged.fingerprints
     assert not (tmp_path / "out/assignment/__pycache__").exists()
@@ -196,8 +225,11 @@ def test_stage_notebooks_refuses_marker_outside_solution_cell(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(StripError) as caught:
         stage_notebooks(select_notebooks(source), tmp_path / "out", source)
-    assert (caught.value.path, caught.value.cell, caught.value.line) == \
-        ("notebooks/FullyConnectedNets.ipynb", 1, 8)
+    assert (caught.value.path, caught.value.cell, caught.value.line) == (
+        "notebooks/FullyConnectedNets.ipynb",
+        1,
+        8,
+    )
 
 
 def test_stage_notebooks_collects_reference_and_public_code(tmp_path):
@@ -233,8 +265,11 @@ def test_stage_datasets_tool_copies_no_data(tmp_path):
     """Does only the download tool of datasets/ get staged, never data or partial downloads?"""
     source = write_fake_source(tmp_path / "src")
     staged = stage_datasets_tool(source, tmp_path / "out")
-    assert staged.files == ["datasets/README.md", "datasets/get_datasets.py",
-                            "datasets/get_datasets.sh"]
+    assert staged.files == [
+        "datasets/README.md",
+        "datasets/get_datasets.py",
+        "datasets/get_datasets.sh",
+    ]
 
 
 def test_stage_top_files_needs_the_student_readme(tmp_path):
@@ -250,8 +285,13 @@ def test_stage_source_runs_every_step_into_an_empty_folder(tmp_path):
     source = write_fake_source(tmp_path / "src")
     staged = stage_source(source, tmp_path / "staged")
     assert staged.notebooks == ["FullyConnectedNets.ipynb"]
-    assert {"assignment/layers.py", "images/cat.jpg", "datasets/get_datasets.py", "README.md",
-            "requirements.txt"} <= set(staged.files)
+    assert {
+        "assignment/layers.py",
+        "images/cat.jpg",
+        "datasets/get_datasets.py",
+        "README.md",
+        "requirements.txt",
+    } <= set(staged.files)
     assert (tmp_path / "staged/FullyConnectedNets.ipynb").exists()
     with pytest.raises(ReleaseError, match="not empty"):
         stage_source(source, tmp_path / "staged")
@@ -259,8 +299,10 @@ def test_stage_source_runs_every_step_into_an_empty_folder(tmp_path):
 
 def test_notebook_index_prefers_curriculum_order(tmp_path):
     """Is a function attributed to the earliest notebook of the course that uses it?"""
-    for name, text in [("Dropout", "dropout_forward and affine_forward"),
-                       ("FullyConnectedNets", "affine_forward and FullyConnectedNet")]:
+    for name, text in [
+        ("Dropout", "dropout_forward and affine_forward"),
+        ("FullyConnectedNets", "affine_forward and FullyConnectedNet"),
+    ]:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
         nbformat.write(nb, str(tmp_path / f"{name}.ipynb"))
     notebook_of = notebook_index({p.name: p for p in tmp_path.glob("*.ipynb")})
@@ -280,19 +322,31 @@ def test_assemble_fails_when_nbgrader_skipped_a_notebook(tmp_path):
 
 # -- the whole build on the fake source ------------------------------------------------------
 
+
 def test_release_layout_is_flat_and_complete(fake_build):
     """Does the release hold the README, requirements, top-level notebooks, package and tool?"""
     _, report = fake_build
     assert report.files == (
-        "FullyConnectedNets.ipynb", "README.md", "assignment/__init__.py",
-        "assignment/checks/__init__.py", "assignment/checks/cases.py",
-        "assignment/checks/provided.json", "assignment/checks/public_expected.npz",
-        "assignment/helpers.py", "assignment/layers.py", "datasets/README.md", "datasets/get_datasets.py",
-        "datasets/get_datasets.sh", "images/cat.jpg", "requirements.txt")
+        "FullyConnectedNets.ipynb",
+        "README.md",
+        "assignment/__init__.py",
+        "assignment/checks/__init__.py",
+        "assignment/checks/cases.py",
+        "assignment/checks/provided.json",
+        "assignment/checks/public_expected.npz",
+        "assignment/helpers.py",
+        "assignment/layers.py",
+        "datasets/README.md",
+        "datasets/get_datasets.py",
+        "datasets/get_datasets.sh",
+        "images/cat.jpg",
+        "requirements.txt",
+    )
     assert report.notebooks == ("FullyConnectedNets.ipynb",)
     assert (report.stripped_regions, report.hidden_regions) == (2, 1)
-    assert (report.out / "README.md").read_text() == \
-        (REPO_ROOT / "grading/release/student_README.md").read_text()
+    assert (report.out / "README.md").read_text() == (
+        REPO_ROOT / "grading/release/student_README.md"
+    ).read_text()
 
 
 def test_release_notebook_is_stubbed_cleared_and_locked(fake_build):
@@ -311,13 +365,18 @@ def test_release_notebook_is_stubbed_cleared_and_locked(fake_build):
 def test_release_package_imports_and_stub_raises_with_its_name(fake_build):
     """Does the release package import, and does a stub raise naming itself and its notebook?"""
     _, report = fake_build
-    done = run_python("from assignment.layers import affine_forward, double\n"
-                      "assert double(2) == 4\n"
-                      "try:\n    affine_forward(1, 2, 3)\n"
-                      "except NotImplementedError as e:\n    print(e)\n", report.out)
+    done = run_python(
+        "from assignment.layers import affine_forward, double\n"
+        "assert double(2) == 4\n"
+        "try:\n    affine_forward(1, 2, 3)\n"
+        "except NotImplementedError as e:\n    print(e)\n",
+        report.out,
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == ("affine_forward: not implemented yet; write it in "
-                                   "assignment/layers.py (see FullyConnectedNets.ipynb)")
+    assert done.stdout.strip() == (
+        "affine_forward: not implemented yet; write it in "
+        "assignment/layers.py (see FullyConnectedNets.ipynb)"
+    )
 
 
 def test_release_checks_lose_hidden_cases(fake_build):
@@ -331,18 +390,28 @@ def test_build_leaves_no_gradebook_and_no_instructor_file(fake_build):
     """Does nothing of the throwaway course or the instructor tree reach the release?"""
     _, report = fake_build
     names = {Path(f).name for f in report.files} | {Path(f).parts[0] for f in report.files}
-    assert not names & {"gradebook.db", "nbgrader_config.py", "grading", "tests", "Makefile",
-                        "hidden_expected.npz", "cifar-10-batches-py", "notebooks"}
+    assert not names & {
+        "gradebook.db",
+        "nbgrader_config.py",
+        "grading",
+        "tests",
+        "Makefile",
+        "hidden_expected.npz",
+        "cifar-10-batches-py",
+        "notebooks",
+    }
 
 
 def test_student_regions_name_what_a_submission_provides(fake_build):
     """Does student_regions list each edited file with the functions students write?"""
     source, _ = fake_build
-    assert student_regions(source) == {"assignment/layers.py": ("affine_forward",
-                                                                "TwoLayerNet.loss")}
+    assert student_regions(source) == {
+        "assignment/layers.py": ("affine_forward", "TwoLayerNet.loss")
+    }
 
 
 # -- where the output may go -----------------------------------------------------------------
+
 
 def test_non_empty_output_is_refused_unless_replacing(tmp_path):
     """Is a non-empty output refused, and with replace only its contents replaced?"""
@@ -377,6 +446,7 @@ def test_unknown_notebook_is_refused(tmp_path):
 
 # -- planted leaks ---------------------------------------------------------------------------
 
+
 def build_fails(source, tmp_path, **kwargs) -> ReleaseError:
     out = tmp_path / "out"
     with pytest.raises(ReleaseError) as caught:
@@ -409,17 +479,29 @@ def test_planted_hidden_test_in_public_comment_fails_at_source_line(tmp_path):
     path = source / "assignment/layers.py"
     text = path.read_text().replace(
         '    """Provided: twice x."""',
-        '    """Provided: twice x."""\n    # ("affine_forward", 9876543210),  # seed kept for the grader only')
+        '    """Provided: twice x."""\n    # ("affine_forward", 9876543210),  # seed kept for the grader only',
+    )
     path.write_text(text)
-    line = text.splitlines().index(
-        '    # ("affine_forward", 9876543210),  # seed kept for the grader only') + 1
+    line = (
+        text.splitlines().index(
+            '    # ("affine_forward", 9876543210),  # seed kept for the grader only'
+        )
+        + 1
+    )
     error = build_fails(source, tmp_path, notebooks=[])
     assert (error.path, error.line) == ("assignment/layers.py", line)
     assert "reference solution or hidden tests" in str(error)
 
 
-@pytest.mark.parametrize("rel", ["assignment/nbgrader_config.py", "assignment/tests/test_a.py",
-                                 "assignment/gradebook.db", "assignment/checks/expected_all.npz"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "assignment/nbgrader_config.py",
+        "assignment/tests/test_a.py",
+        "assignment/gradebook.db",
+        "assignment/checks/expected_all.npz",
+    ],
+)
 def test_planted_instructor_file_fails(tmp_path, rel):
     """Does an instructor-only file or unlisted data inside the package fail the build?"""
     source = write_fake_source(tmp_path / "src")
@@ -439,11 +521,13 @@ def test_planted_reference_line_in_notebook_markdown_fails_with_cell_and_line(tm
     nb.cells[0].source += "\nHint:\n\n    out = x.reshape(x.shape[0], -1).dot(w) + b  # (N, M)"
     nbformat.write(nb, str(path))
     error = build_fails(source, tmp_path)
-    assert str(error).startswith("notebooks/FullyConnectedNets.ipynb, cell 0, line 5: holds a "
-                                 "line of the reference")
+    assert str(error).startswith(
+        "notebooks/FullyConnectedNets.ipynb, cell 0, line 5: holds a line of the reference"
+    )
 
 
 # -- the real repository ---------------------------------------------------------------------
+
 
 def copy_of_repository(dest: Path) -> Path:
     """The parts of the repository a release build reads, copied to ``dest``."""
@@ -451,11 +535,15 @@ def copy_of_repository(dest: Path) -> Path:
     for folder in ("assignment", "notebooks", "datasets"):
         if (REPO_ROOT / folder).is_dir():
             shutil.copytree(REPO_ROOT / folder, dest / folder, ignore=ignore)
-    (dest / "grading").mkdir(parents=True)
-    shutil.copyfile(REPO_ROOT / "grading/release/student_README.md", dest / "grading/release/student_README.md")
+    (dest / "grading/release").mkdir(parents=True)
+    shutil.copyfile(
+        REPO_ROOT / "grading/release/student_README.md", dest / "grading/release/student_README.md"
+    )
     shutil.copyfile(REPO_ROOT / "requirements.txt", dest / "requirements.txt")
-    shutil.copyfile(REPO_ROOT / "grading/release/student_requirements.txt",
-                    dest / "grading/release/student_requirements.txt")
+    shutil.copyfile(
+        REPO_ROOT / "grading/release/student_requirements.txt",
+        dest / "grading/release/student_requirements.txt",
+    )
     return dest
 
 
@@ -473,8 +561,9 @@ def test_real_release_ships_every_notebook_and_no_leak(real_build):
     by_file = {}
     for stub in real_build.stripped:
         by_file.setdefault(stub.path, []).append(stub.qualname)
-    assert {path: tuple(dict.fromkeys(names)) for path, names in by_file.items()} == \
-        student_regions(REPO_ROOT)
+    assert {
+        path: tuple(dict.fromkeys(names)) for path, names in by_file.items()
+    } == student_regions(REPO_ROOT)
     assert set(real_build.student_files) == set(by_file)
     assert "assignment/checks/public_expected.npz" in real_build.files
     assert "README.md" in real_build.files and "requirements.txt" in real_build.files
@@ -484,23 +573,25 @@ def test_real_release_ships_every_notebook_and_no_leak(real_build):
 def test_real_release_imports_and_stubs_raise_with_their_names(real_build):
     """Does the real release import, and do its stubs raise NotImplementedError naming themselves?"""
     stubs = sorted({(s.path, s.qualname) for s in real_build.stripped if "." not in s.qualname})
-    code = "\n".join([
-        "import importlib, inspect, json",
-        f"stubs = {stubs!r}",
-        "named = []",
-        "for path, name in stubs:",
-        "    module = importlib.import_module(path[:-3].replace('/', '.'))",
-        "    function = getattr(module, name)",
-        "    args = [None] * sum(p.default is p.empty for p in",
-        "                        inspect.signature(function).parameters.values())",
-        "    try:",
-        "        function(*args)",
-        "    except NotImplementedError as e:",
-        "        named.append([name, str(e)])",
-        "    except Exception:",
-        "        pass  # provided code before the stub could not take None",
-        "print(json.dumps(named))",
-    ])
+    code = "\n".join(
+        [
+            "import importlib, inspect, json",
+            f"stubs = {stubs!r}",
+            "named = []",
+            "for path, name in stubs:",
+            "    module = importlib.import_module(path[:-3].replace('/', '.'))",
+            "    function = getattr(module, name)",
+            "    args = [None] * sum(p.default is p.empty for p in",
+            "                        inspect.signature(function).parameters.values())",
+            "    try:",
+            "        function(*args)",
+            "    except NotImplementedError as e:",
+            "        named.append([name, str(e)])",
+            "    except Exception:",
+            "        pass  # provided code before the stub could not take None",
+            "print(json.dumps(named))",
+        ]
+    )
     done = run_python(code, real_build.out)
     assert done.returncode == 0, done.stderr
     named = json.loads(done.stdout)
@@ -531,5 +622,7 @@ def test_bad_nbgrader_metadata_fails_naming_the_source_cell(tmp_path):
     nb.cells[4].metadata.nbgrader["grade_id"] = "test_affine"
     nbformat.write(nb, str(path))
     error = build_fails(source, tmp_path)
-    assert str(error) == ("notebooks/FullyConnectedNets.ipynb, cell 4: nbgrader metadata: "
-                          "grade_id 'test_affine' is also the id of cell 3")
+    assert str(error) == (
+        "notebooks/FullyConnectedNets.ipynb, cell 4: nbgrader metadata: "
+        "grade_id 'test_affine' is also the id of cell 3"
+    )

@@ -8,8 +8,15 @@ import json
 import pytest
 
 from assignment.checks import CaseOutcome, CheckResult
-from grading.hardened.reports import (CSV_FIELDS, feedback, grade_rows, render_table, results_json,
-                             write_grades_csv, write_results_json)
+from grading.hardened.reports import (
+    CSV_FIELDS,
+    feedback,
+    grade_rows,
+    render_table,
+    results_json,
+    write_grades_csv,
+    write_results_json,
+)
 
 pytestmark = pytest.mark.grading
 
@@ -17,16 +24,31 @@ pytestmark = pytest.mark.grading
 @pytest.fixture
 def results():
     return [
-        CheckResult("affine_forward", "FullyConnectedNets", 2,
-                    [CaseOutcome("x (2, 4, 5), M=3", []), CaseOutcome("batch of 1", [], hidden=True)]),
-        CheckResult("softmax_loss", "FullyConnectedNets", 3,
-                    [CaseOutcome("N=5, C=4", ["softmax_loss: loss differs from the reference"]),
-                     CaseOutcome("batch of 1", ["softmax_loss: loss differs from the reference"],
-                                 hidden=True),
-                     CaseOutcome("large", ["softmax_loss: raised ValueError"], hidden=True)]),
-        CheckResult("adam", "FullyConnectedNets", 1.5,
-                    [CaseOutcome("all cases", ["adam: the process running this check was killed"])],
-                    status="error"),
+        CheckResult(
+            "affine_forward",
+            "FullyConnectedNets",
+            2,
+            [CaseOutcome("x (2, 4, 5), M=3", []), CaseOutcome("batch of 1", [], hidden=True)],
+        ),
+        CheckResult(
+            "softmax_loss",
+            "FullyConnectedNets",
+            3,
+            [
+                CaseOutcome("N=5, C=4", ["softmax_loss: loss differs from the reference"]),
+                CaseOutcome(
+                    "batch of 1", ["softmax_loss: loss differs from the reference"], hidden=True
+                ),
+                CaseOutcome("large", ["softmax_loss: raised ValueError"], hidden=True),
+            ],
+        ),
+        CheckResult(
+            "adam",
+            "FullyConnectedNets",
+            1.5,
+            [CaseOutcome("all cases", ["adam: the process running this check was killed"])],
+            status="error",
+        ),
     ]
 
 
@@ -48,7 +70,8 @@ def test_hidden_failures_are_labelled_and_repeats_shown_once(results):
     text = feedback(results[1])
     assert text.splitlines() == [
         "softmax_loss: loss differs from the reference [case 'N=5, C=4'; hidden case 'batch of 1']",
-        "softmax_loss: raised ValueError [hidden case 'large']"]
+        "softmax_loss: raised ValueError [hidden case 'large']",
+    ]
 
 
 def test_reports_do_not_rescore(results):
@@ -60,7 +83,9 @@ def test_reports_do_not_rescore(results):
 
 def test_grades_csv_round_trip(results, tmp_path):
     """Does grades.csv hold a header and one row per check, messages with newlines intact?"""
-    path = write_grades_csv(tmp_path / "grades.csv", grade_rows("alice", results) + grade_rows("bob", results))
+    path = write_grades_csv(
+        tmp_path / "grades.csv", grade_rows("alice", results) + grade_rows("bob", results)
+    )
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == CSV_FIELDS

@@ -12,9 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from grading.hardened.sandbox import (
+    BWRAP,
+    NAMESPACES,
+    RLIMITS,
+    UID,
+    UID_BASE,
+    UID_SPAN,
+    Limits,
+    Sandbox,
+    SandboxError,
+    detect_isolation,
+    level_of,
+)
 from grading.layout import REPO_ROOT
-from grading.hardened.sandbox import (BWRAP, NAMESPACES, RLIMITS, UID, UID_BASE, UID_SPAN, Limits, Sandbox,
-                             SandboxError, detect_isolation, level_of)
 
 pytestmark = pytest.mark.grading
 
@@ -53,14 +64,16 @@ def private(request):
 def run_script(level, source, limits=Limits(wall_s=30, stall_s=30), deadline_of=None):
     with Sandbox(level) as box:
         (box.box / "script.py").write_text(textwrap.dedent(source))
-        return box.run([sys.executable, "-I", box.path("script.py")], limits=limits,
-                       deadline_of=deadline_of)
+        return box.run(
+            [sys.executable, "-I", box.path("script.py")], limits=limits, deadline_of=deadline_of
+        )
 
 
 def processes_of(uid):
     """Live (not zombie) processes whose real uid is ``uid``, as `ps` would list them."""
-    listed = subprocess.run(["ps", "-o", "pid=,stat=", "-U", str(uid)], capture_output=True,
-                            text=True).stdout.split("\n")
+    listed = subprocess.run(
+        ["ps", "-o", "pid=,stat=", "-U", str(uid)], capture_output=True, text=True
+    ).stdout.split("\n")
     return [line.split()[0] for line in listed if line.strip() and "Z" not in line.split()[1]]
 
 
@@ -78,8 +91,9 @@ def test_root_here_gets_private_namespaces(strongest):
     """As root on this Linux machine, is the strongest level the namespaces one?"""
     if os.geteuid() != 0:
         pytest.skip("the namespaces level needs root")
-    probe = subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "true"],
-                           capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "--net", "--mount", "--pid", "--fork", "true"], capture_output=True
+    )
     if probe.returncode != 0:
         pytest.skip("unshare is not permitted here")
     assert level_of(strongest) == NAMESPACES
@@ -107,26 +121,34 @@ def test_wall_time_limit_stops_a_sleeper(level):
 
 def test_stall_limit_stops_a_silent_loop(level):
     """Does a process that stops reporting progress get stopped at stall_s?"""
-    result = run_script(level, """
+    result = run_script(
+        level,
+        """
         import os
         os.write(int(os.environ["GRADING_PROGRESS_FD"]), b"start 0\\n")
         while True:
             pass
-    """, Limits(wall_s=60, stall_s=2))
+    """,
+        Limits(wall_s=60, stall_s=2),
+    )
     assert result.killed == "stall"
     assert result.progress == ["start 0"]
 
 
 def test_memory_limit_makes_numpy_raise(level):
     """Does an allocation far beyond the memory limit fail inside the process?"""
-    result = run_script(level, """
+    result = run_script(
+        level,
+        """
         import numpy as np
         try:
             blocks = [np.empty(2**24) for _ in range(64)]  # 8 GiB in 128 MiB steps
             print("allocated")
         except MemoryError:
             print("MemoryError")
-    """, Limits(memory_mb=1024))
+    """,
+        Limits(memory_mb=1024),
+    )
     assert result.stdout.strip() == "MemoryError", result.stderr
 
 
@@ -139,7 +161,9 @@ def test_cpu_limit_kills_a_busy_loop(level):
 
 def test_file_size_limit(level):
     """Is a file larger than fsize_mb cut off?"""
-    result = run_script(level, """
+    result = run_script(
+        level,
+        """
         import os, signal
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         try:
@@ -148,19 +172,25 @@ def test_file_size_limit(level):
             print("written")
         except OSError as e:
             print("refused", e.errno)
-    """, Limits(fsize_mb=1))
+    """,
+        Limits(fsize_mb=1),
+    )
     assert result.stdout.startswith("refused"), result.stdout + result.stderr
 
 
 def test_printing_megabytes_is_cut(level):
     """Is the captured output cut to output_kb while the process runs to its end?"""
-    result = run_script(level, """
+    result = run_script(
+        level,
+        """
         import sys
         for _ in range(40):
             sys.stdout.write("x" * 2**20)
             sys.stderr.write("y" * 2**20)
         print("end")
-    """, Limits(output_kb=8))
+    """,
+        Limits(output_kb=8),
+    )
     assert result.returncode == 0
     assert len(result.stdout) < 9 * 1024 and len(result.stderr) < 9 * 1024
     assert "more bytes not kept" in result.stdout
@@ -170,7 +200,9 @@ def test_fork_bomb_is_bounded_and_cleaned_up(strongest):
     """Does RLIMIT_NPROC bound a fork bomb, and is nothing of it left afterwards?"""
     if level_of(strongest) not in (NAMESPACES, UID):
         pytest.skip("a private uid is needed to count and reap the sandbox's processes")
-    result, left = run_private_uid(strongest, """
+    result, left = run_private_uid(
+        strongest,
+        """
         import os, time
         children = 0
         for _ in range(500):
@@ -182,7 +214,9 @@ def test_fork_bomb_is_bounded_and_cleaned_up(strongest):
                 break
         print(children, flush=True)
         time.sleep(1000)
-    """, Limits(wall_s=5, stall_s=60, nproc=16))
+    """,
+        Limits(wall_s=5, stall_s=60, nproc=16),
+    )
     assert result.killed == "wall"
     assert int(result.stdout.split()[0]) < 16
     assert left == []
@@ -192,7 +226,9 @@ def test_escaped_daemon_is_reaped(strongest):
     """Is a double-forked, setsid() child killed when the sandbox is done?"""
     if level_of(strongest) not in (NAMESPACES, UID):
         pytest.skip("a private uid is needed to find escaped processes")
-    result, left = run_private_uid(strongest, """
+    result, left = run_private_uid(
+        strongest,
+        """
         import os, time
         if os.fork() == 0:
             os.setsid()
@@ -200,7 +236,9 @@ def test_escaped_daemon_is_reaped(strongest):
                 time.sleep(1000)
             os._exit(0)
         print("parent done")
-    """, Limits(wall_s=30, stall_s=30))
+    """,
+        Limits(wall_s=30, stall_s=30),
+    )
     assert result.returncode == 0
     assert left == []
 
@@ -255,8 +293,11 @@ def test_private_root_hides_source_gradebook_and_results(private, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     (tmp_path / "gradebook.db").write_text("### BEGIN HIDDEN TESTS")
-    result = run_script(private, SEARCH.format(secret=str(SECRET), results=str(results)),
-                        Limits(wall_s=120, stall_s=120))
+    result = run_script(
+        private,
+        SEARCH.format(secret=str(SECRET), results=str(results)),
+        Limits(wall_s=120, stall_s=120),
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
     assert list(results.iterdir()) == []
@@ -276,10 +317,14 @@ def test_venv_inside_the_source_tree_exposes_only_the_venv(private, tmp_path):
     python = str(repo / ".venv" / "bin" / "python")
     results = tmp_path / "results"
     results.mkdir()
-    script = textwrap.dedent(SEARCH.format(secret=str(secret), results=str(results))) + "import numpy\n"
+    script = (
+        textwrap.dedent(SEARCH.format(secret=str(secret), results=str(results))) + "import numpy\n"
+    )
     with Sandbox(private, python=python, hide=(repo,)) as box:
         (box.box / "script.py").write_text(textwrap.dedent(script))
-        result = box.run([python, "-I", box.path("script.py")], limits=Limits(wall_s=120, stall_s=120))
+        result = box.run(
+            [python, "-I", box.path("script.py")], limits=Limits(wall_s=120, stall_s=120)
+        )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
     assert list(results.iterdir()) == []
@@ -294,14 +339,20 @@ def test_progress_keeps_a_process_alive_until_its_phase_deadline(level):
         if line == "start 0":
             started.append(time.monotonic())
         return started[0] + 4 if started else None
-    result = run_script(level, """
+
+    result = run_script(
+        level,
+        """
         import os, time
         fd = int(os.environ["GRADING_PROGRESS_FD"])
         os.write(fd, b"start 0\\n")
         for _ in range(100):
             time.sleep(0.5)
             os.write(fd, b"tick\\n")
-    """, Limits(wall_s=60, stall_s=2), deadline_of=deadlines)
+    """,
+        Limits(wall_s=60, stall_s=2),
+        deadline_of=deadlines,
+    )
     assert result.killed == "phase"
     assert 6 <= len(result.progress) < 20
 
@@ -315,7 +366,9 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the caps are mounts a
 def test_out_is_a_capped_tmpfs(strongest):
     """Writing past out_mb, or more files than `files`, fails in the sandbox and leaves the
     host's disk alone."""
-    result = run_script(strongest, """
+    result = run_script(
+        strongest,
+        """
         import os
         out = os.environ["HOME"]
         try:
@@ -331,9 +384,13 @@ def test_out_is_a_capped_tmpfs(strongest):
             print("made 5000 files")
         except OSError as error:
             print("files:", error.strerror)
-    """, Limits(wall_s=30, stall_s=30, out_mb=8, files=1000, fsize_mb=128))
-    assert result.stdout.split("\n")[:2] == ["disk: No space left on device",
-                                             "files: No space left on device"]
+    """,
+        Limits(wall_s=30, stall_s=30, out_mb=8, files=1000, fsize_mb=128),
+    )
+    assert result.stdout.split("\n")[:2] == [
+        "disk: No space left on device",
+        "files: No space left on device",
+    ]
 
 
 @needs_root
@@ -342,7 +399,9 @@ def test_memory_is_capped_over_all_processes(strongest):
     though each stays under its own limit."""
     if not _memory_group_possible():
         pytest.skip("no memory cgroup can be made here")
-    result = run_script(strongest, """
+    result = run_script(
+        strongest,
+        """
         import os, time
         import numpy as np
         children = []
@@ -355,12 +414,15 @@ def test_memory_is_capped_over_all_processes(strongest):
             children.append(pid)
         codes = [os.waitpid(pid, 0)[1] for pid in children]
         print("killed" if any(os.WIFSIGNALED(c) for c in codes) else "all lived")
-    """, Limits(wall_s=60, stall_s=60, memory_mb=1024, group_memory_mb=400))
+    """,
+        Limits(wall_s=60, stall_s=60, memory_mb=1024, group_memory_mb=400),
+    )
     assert "killed" in result.stdout, result.stdout + result.stderr
 
 
 def _memory_group_possible():
     from grading.hardened.sandbox import _MemoryGroup
+
     group = _MemoryGroup.make(64)
     if group is None:
         return False
@@ -370,6 +432,7 @@ def _memory_group_possible():
 
 def test_every_limit_is_described():
     from grading.hardened.sandbox import describe_limits
+
     text = describe_limits(Limits())
     for words in ("per check", "per submission", "per process", "disk:", "output kept"):
         assert words in text

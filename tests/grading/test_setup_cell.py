@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.release import hand_in_cell, setup_cell
 from grading.layout import REPO_ROOT
+from grading.release import hand_in_cell, setup_cell
 
 pytestmark = pytest.mark.grading
 
@@ -67,14 +67,21 @@ RUNNER = textwrap.dedent('''\
 
 def _package_copy(dest: Path) -> Path:
     """A folder in the release layout holding a copy of this repository's package."""
-    shutil.copytree(REPO_ROOT / "assignment", dest / "assignment",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        REPO_ROOT / "assignment",
+        dest / "assignment",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     return dest
 
 
 def _git(*args, cwd):
-    subprocess.run(["git", "-c", "user.name=course", "-c", "user.email=course@example.org",
-                    *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=course", "-c", "user.email=course@example.org", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 def _remote(tmp_path: Path) -> str:
@@ -92,20 +99,39 @@ def _run(tmp_path: Path, cell: str, *, colab: bool = True, after: str = ""):
     (tmp_path / "cell.py").write_text(cell)
     (tmp_path / "after.py").write_text(after)
     (tmp_path / "runner.py").write_text(RUNNER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": ""}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": "",
+    }
     python = os.environ.get("SETUP_CELL_PYTHON", sys.executable)
-    done = subprocess.run([python, str(tmp_path / "runner.py"), str(drive),
-                           str(tmp_path / "cell.py"), str(tmp_path / "after.py"),
-                           "1" if colab else "0"], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [
+            python,
+            str(tmp_path / "runner.py"),
+            str(drive),
+            str(tmp_path / "cell.py"),
+            str(tmp_path / "after.py"),
+            "1" if colab else "0",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT=")), None)
     assert line, f"the runner failed:\n{done.stdout}\n{done.stderr}"
-    return json.loads(line[len("RESULT="):]), done.stdout + done.stderr
+    return json.loads(line[len("RESULT=") :]), done.stdout + done.stderr
 
 
-CHECK = ("from assignment.check import run_checks\n"
-         "probe = [r.status for r in run_checks(['affine_forward'])]\n")
+CHECK = (
+    "from assignment.check import run_checks\n"
+    "probe = [r.status for r in run_checks(['affine_forward'])]\n"
+)
 
 
 def test_clones_from_the_course_repository_imports_and_checks(tmp_path):
@@ -120,8 +146,7 @@ def test_clones_from_the_course_repository_imports_and_checks(tmp_path):
 
 def test_finds_the_folder_already_on_drive_without_cloning(tmp_path):
     _package_copy(tmp_path / "drive" / "MyDrive" / "assignment2")
-    result, output = _run(tmp_path, setup_cell.render("file:///nowhere/at/all.git"),
-                          after=CHECK)
+    result, output = _run(tmp_path, setup_cell.render("file:///nowhere/at/all.git"), after=CHECK)
     assert result["ok_after"], output
     assert "Downloading" not in output
 
@@ -175,12 +200,14 @@ def test_on_a_laptop_in_the_folder_autoreload_works_without_imp(tmp_path):
     _package_copy(tmp_path / "content")
     probe = tmp_path / "content" / "reload_probe.py"
     probe.write_text("VALUE = 1\n")
-    edit = ("import os, reload_probe\n"
-            "# --- next cell\n"
-            f"open({str(probe)!r}, 'w').write('VALUE = 2\\n')\n"
-            f"os.utime({str(probe)!r}, (1e10, 1e10))\n"
-            "# --- next cell\n"
-            "probe = reload_probe.VALUE\n")
+    edit = (
+        "import os, reload_probe\n"
+        "# --- next cell\n"
+        f"open({str(probe)!r}, 'w').write('VALUE = 2\\n')\n"
+        f"os.utime({str(probe)!r}, (1e10, 1e10))\n"
+        "# --- next cell\n"
+        "probe = reload_probe.VALUE\n"
+    )
     result, output = _run(tmp_path, setup_cell.render(None), colab=False, after=edit)
     assert result["ok_after"], output
     assert result["autoreload"]
@@ -197,8 +224,10 @@ def test_render_puts_the_repository_and_branch_in_and_refuses_quotes():
 
 
 def _source_notebooks():
-    return [(path, nbformat.read(path, as_version=4))
-            for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))]
+    return [
+        (path, nbformat.read(path, as_version=4))
+        for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+    ]
 
 
 def test_no_source_notebook_drifts_from_the_template():
@@ -208,14 +237,17 @@ def test_no_source_notebook_drifts_from_the_template():
         assert len(cells) == 1, f"{path.name}: expected one set-up cell, found {len(cells)}"
         assert cells[0].source == template, (
             f"{path.name}: its set-up cell differs from grading/release/setup_cell.py; regenerate it "
-            "with setup_cell.apply(nb, setup_cell.render())")
+            "with setup_cell.apply(nb, setup_cell.render())"
+        )
 
 
 def test_every_source_notebook_ends_with_the_hand_in_cell():
     for path, nb in _source_notebooks():
         assert hand_in_cell.is_hand_in_cell(nb.cells[-1]), (
             f"{path.name}: the last cell is not the hand-in cell; add it with "
-            "grading.release.hand_in_cell.ensure")
+            "grading.release.hand_in_cell.ensure"
+        )
         assert nb.cells[-1].source == hand_in_cell.SOURCE, (
-            f"{path.name}: its hand-in cell differs from grading/release/hand_in_cell.py")
+            f"{path.name}: its hand-in cell differs from grading/release/hand_in_cell.py"
+        )
         assert sum(hand_in_cell.is_hand_in_cell(c) for c in nb.cells) == 1, path.name

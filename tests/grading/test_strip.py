@@ -10,8 +10,17 @@ import textwrap
 import pytest
 
 from grading.errors import StripError
-from grading.release.strip import (HIDDEN, SOLUTION, code_lines, drop_hidden_tests, find_markers,
-                           find_regions, source_line, split_lines, strip_file, strip_solutions)
+from grading.release.strip import (
+    HIDDEN,
+    SOLUTION,
+    code_lines,
+    drop_hidden_tests,
+    find_markers,
+    find_regions,
+    source_line,
+    split_lines,
+    strip_file,
+)
 
 pytestmark = pytest.mark.grading
 
@@ -67,9 +76,11 @@ def stripped(source=SOURCE, **kwargs):
 def test_solution_becomes_comment_and_raise_at_marker_indent():
     """Does a region become one comment and a raise naming the function, at its indentation?"""
     text = stripped(notebook_of=lambda q: "FullyConnectedNets.ipynb")
-    assert ("    # Your code for relu_forward goes here, in place of the raise below.\n"
-            '    raise NotImplementedError("relu_forward: not implemented yet; write it in '
-            'assignment/layers.py (see FullyConnectedNets.ipynb)")\n') in text
+    assert (
+        "    # Your code for relu_forward goes here, in place of the raise below.\n"
+        '    raise NotImplementedError("relu_forward: not implemented yet; write it in '
+        'assignment/layers.py (see FullyConnectedNets.ipynb)")\n'
+    ) in text
     assert "np.maximum" not in text and "np.sum(scores)" not in text
 
 
@@ -88,13 +99,22 @@ def test_notebook_part_left_out_when_unknown():
 
 def test_everything_outside_regions_is_byte_identical():
     """Is every line outside the regions kept exactly (CRLF, form feed, trailing blanks)?"""
-    source = (SOURCE.replace("    return out, x", "    return out, x  # é ✓  ")
-              .replace("\n\n\nclass Net", "\n\x0c\n\nclass Net").replace("\n", "\r\n"))
+    source = (
+        SOURCE.replace("    return out, x", "    return out, x  # é ✓  ")
+        .replace("\n\n\nclass Net", "\n\x0c\n\nclass Net")
+        .replace("\n", "\r\n")
+    )
     text, regions = strip_file(source, PATH)
-    outside = [line for n, line in enumerate(split_lines(source), 1)
-               if not any(r.begin <= n <= r.end for r in regions)]
-    kept = [line for line in split_lines(text) if "Your code for" not in line
-            and "NotImplementedError" not in line]
+    outside = [
+        line
+        for n, line in enumerate(split_lines(source), 1)
+        if not any(r.begin <= n <= r.end for r in regions)
+    ]
+    kept = [
+        line
+        for line in split_lines(text)
+        if "Your code for" not in line and "NotImplementedError" not in line
+    ]
     assert kept == outside
     assert all(line.endswith("\r\n") for line in split_lines(text))
 
@@ -102,11 +122,14 @@ def test_everything_outside_regions_is_byte_identical():
 def test_stripped_module_imports_and_raises_with_its_name(tmp_path):
     """Does the stripped module import, and does calling a stub raise with its name?"""
     (tmp_path / "layers.py").write_text(stripped())
-    code = ("import layers\n"
-            "try:\n    layers.relu_forward(1.0)\n"
-            "except NotImplementedError as e:\n    print(e)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, check=True)
+    code = (
+        "import layers\n"
+        "try:\n    layers.relu_forward(1.0)\n"
+        "except NotImplementedError as e:\n    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert done.stdout.startswith("relu_forward: not implemented yet")
 
 
@@ -124,36 +147,52 @@ def test_hidden_tests_removed_with_markers_and_code_stays_valid():
     assert "BEGIN SOLUTION" in text  # the other step's job
     ast.parse(text)
     namespace = {}
-    exec(compile(text.split("def relu_forward")[0] + text.split("return inner\n")[1], PATH,
-                 "exec"), namespace)
+    exec(
+        compile(text.split("def relu_forward")[0] + text.split("return inner\n")[1], PATH, "exec"),
+        namespace,
+    )
     assert namespace["CASES"] == [1]
 
 
-def test_solutions_step_leaves_hidden_tests():
-    """Does strip_solutions touch only solution regions?"""
-    text, regions = strip_solutions(SOURCE, PATH)
-    assert {r.kind for r in regions} == {SOLUTION}
-    assert "### BEGIN HIDDEN TESTS" in text
-
-
-@pytest.mark.parametrize("source, line, words", [
-    ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", 2, "never closed"),
-    ("def f():\n    return 1\n    ### END SOLUTION\n", 3, "without a BEGIN"),
-    ("def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    return 1\n"
-     "    ### END SOLUTION\n    ### END SOLUTION\n", 3, "nested"),
-    ("def f():\n    ### BEGIN SOLUTION\n    x = 1\n    ### BEGIN HIDDEN TESTS\n"
-     "    ### END HIDDEN TESTS\n    ### END SOLUTION\n", 4, "nested"),
-    ("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END HIDDEN TESTS\n", 4, "closes"),
-    ("### BEGIN SOLUTION\nX = 1\n### END SOLUTION\n", 1, "outside any function"),
-    ("class A:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n", 2,
-     "outside any function"),
-    ("def f():\n    ## BEGIN SOLUTION\n    return 1\n    ## END SOLUTION\n", 2, "malformed"),
-    ("def f():\n    ### BEGIN SOLUTION here\n    return 1\n    ### END SOLUTION\n", 2,
-     "malformed"),
-    ("def f():\n    if True:\n        ### BEGIN SOLUTION\n        return 1\n"
-     "    ### END SOLUTION\n", 5, "indented differently"),
-    ("def f(:\n    pass\n", 1, "does not parse"),
-])
+@pytest.mark.parametrize(
+    "source, line, words",
+    [
+        ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", 2, "never closed"),
+        ("def f():\n    return 1\n    ### END SOLUTION\n", 3, "without a BEGIN"),
+        (
+            "def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    return 1\n"
+            "    ### END SOLUTION\n    ### END SOLUTION\n",
+            3,
+            "nested",
+        ),
+        (
+            "def f():\n    ### BEGIN SOLUTION\n    x = 1\n    ### BEGIN HIDDEN TESTS\n"
+            "    ### END HIDDEN TESTS\n    ### END SOLUTION\n",
+            4,
+            "nested",
+        ),
+        ("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END HIDDEN TESTS\n", 4, "closes"),
+        ("### BEGIN SOLUTION\nX = 1\n### END SOLUTION\n", 1, "outside any function"),
+        (
+            "class A:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n",
+            2,
+            "outside any function",
+        ),
+        ("def f():\n    ## BEGIN SOLUTION\n    return 1\n    ## END SOLUTION\n", 2, "malformed"),
+        (
+            "def f():\n    ### BEGIN SOLUTION here\n    return 1\n    ### END SOLUTION\n",
+            2,
+            "malformed",
+        ),
+        (
+            "def f():\n    if True:\n        ### BEGIN SOLUTION\n        return 1\n"
+            "    ### END SOLUTION\n",
+            5,
+            "indented differently",
+        ),
+        ("def f(:\n    pass\n", 1, "does not parse"),
+    ],
+)
 def test_bad_markers_raise_with_file_and_line(source, line, words):
     """Do unbalanced, nested, misplaced or malformed markers fail with file and line?"""
     with pytest.raises(StripError) as caught:
@@ -194,5 +233,6 @@ def test_find_markers_locates_errors_in_notebook_cells():
     """Does a marker error in a notebook cell carry the cell number?"""
     with pytest.raises(StripError) as caught:
         find_markers(["x = 1", "### END SOLUTION"], "X.ipynb", cell=4)
-    assert str(caught.value) == ("X.ipynb, cell 4, line 2: '### END SOLUTION' without a BEGIN "
-                                 "before it")
+    assert str(caught.value) == (
+        "X.ipynb, cell 4, line 2: '### END SOLUTION' without a BEGIN before it"
+    )

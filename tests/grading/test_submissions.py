@@ -8,8 +8,13 @@ import zipfile
 
 import pytest
 
-from grading.hardened.submissions import (Submission, SubmissionError, SubmissionLimits, find_submissions,
-                                 unpack)
+from grading.hardened.submissions import (
+    Submission,
+    SubmissionError,
+    SubmissionLimits,
+    find_submissions,
+    unpack,
+)
 
 pytestmark = pytest.mark.grading
 
@@ -22,8 +27,10 @@ def make_release_folder(folder):
 
 
 def snapshot(folder):
-    return {p: (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
-            for p in folder.rglob("*")}
+    return {
+        p: (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+        for p in folder.rglob("*")
+    }
 
 
 def test_find_folders_and_zips_skipping_links_and_junk(tmp_path):
@@ -100,13 +107,26 @@ def test_zip_of_the_folder_itself_finds_the_release_root(tmp_path):
     assert unpacked.root == tmp_path / "sam" / "a2"
 
 
-@pytest.mark.parametrize("limits, writer, match", [
-    (SubmissionLimits(max_files=2), lambda a: [a.writestr(f"f{i}.py", "x") for i in range(3)],
-     "more than 2 files"),
-    (SubmissionLimits(max_file_mb=0.001), lambda a: a.writestr("big.py", "x" * 5000), "larger than"),
-    (SubmissionLimits(max_total_mb=0.003), lambda a: [a.writestr(f"f{i}.py", "x" * 900) for i in range(5)],
-     "in all"),
-])
+@pytest.mark.parametrize(
+    "limits, writer, match",
+    [
+        (
+            SubmissionLimits(max_files=2),
+            lambda a: [a.writestr(f"f{i}.py", "x") for i in range(3)],
+            "more than 2 files",
+        ),
+        (
+            SubmissionLimits(max_file_mb=0.001),
+            lambda a: a.writestr("big.py", "x" * 5000),
+            "larger than",
+        ),
+        (
+            SubmissionLimits(max_total_mb=0.003),
+            lambda a: [a.writestr(f"f{i}.py", "x" * 900) for i in range(5)],
+            "in all",
+        ),
+    ],
+)
 def test_zip_limits(tmp_path, limits, writer, match):
     """Are too many files, a too large file and too much data in all refused?"""
     archive_path = tmp_path / "big.zip"
@@ -132,13 +152,18 @@ def test_reserved_hidden_and_formula_names(tmp_path):
     found, skipped = find_submissions(folder)
     assert [s.student for s in found] == ["alice"]
     assert sorted(note.split(":")[0] for note in skipped) == [
-        "..dots", ".hidden", "grades.csv", "grades.csv.partial"]
+        "..dots",
+        ".hidden",
+        "grades.csv",
+        "grades.csv.partial",
+    ]
 
 
 def test_csv_fields_cannot_be_formulas(tmp_path):
     from grading.hardened.reports import CSV_FIELDS, write_grades_csv
+
     row = dict.fromkeys(CSV_FIELDS, "x")
-    row.update(student="=HYPERLINK(\"http://x\")", score=-1, message="@SUM(A1)")
+    row.update(student='=HYPERLINK("http://x")', score=-1, message="@SUM(A1)")
     text = write_grades_csv(tmp_path / "grades.csv", [row]).read_text()
     assert "'=HYPERLINK" in text and "'@SUM" in text and ",-1," in text
 
