@@ -1,12 +1,12 @@
 # Two entry points for a fresh machine with Python 3.11 and make:
 #   make demo   set up .venv, then run the main job on the embedded data
-#   make test   the full test suite
+#   make test   lint (ruff, pyproject.toml) and the full test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo lint test bench clean
 
 $(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): requirements.txt constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m grading demo --out build/demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -1,4 +1,6 @@
 """The assignment package: numpy layers, optimizers, a solver and the models built from them.
 
-Student code lives in the regions marked TODO; everything else is provided.
+The functions you write raise NotImplementedError until you do, each naming the notebook
+that teaches it; everything else is provided. `python -m assignment.check` checks your
+work, `python -m assignment.submit` packs it for handing in.
 """

@@ -160,13 +160,14 @@ _KEPT_GRIDS = 8
 class _ColumnGrid:
     """im2col and col2im for one convolution's shapes, with work arrays reused across chunks.
 
-    A window offset (kh, kw) reads the padded input at rows kh + stride*i, columns
-    kw + stride*j. Split the padded input into its stride x stride sub-grids
-    xp[..., a::stride, b::stride], each flattened per channel and example: offset (kh, kw)
-    then lies in sub-grid (kh % stride, kw % stride), shifted by kh // stride rows and
-    kw // stride columns, which in the flattened sub-grid is one contiguous run of H' rows of
-    Ws numbers. So im2col copies long contiguous runs, and col2im adds such runs back. Each output row is computed Ws wide (Ws >= W', the sub-grid's width);
-    crop drops the extra columns, which read neighbouring inputs and mean nothing.
+    A window offset (kh, kw) reads the padded input at rows kh + stride*i, columns kw +
+    stride*j. Split the padded input into its stride x stride sub-grids xp[..., a::stride,
+    b::stride], each flattened per channel and example: offset (kh, kw) then lies in
+    sub-grid (kh % stride, kw % stride), shifted by kh // stride rows and kw // stride
+    columns, which in the flattened sub-grid is one contiguous run of H' rows of Ws numbers.
+    So im2col copies long contiguous runs, and col2im adds such runs back. Each output row
+    is computed Ws wide (Ws >= W', the sub-grid's width); crop drops the extra columns,
+    which read neighbouring inputs and mean nothing.
     """
 
     def __init__(self, x_shape, w_shape, stride, pad, dtype):
@@ -443,7 +444,8 @@ def max_pool_backward_reshape(dout, cache):
 
 
 def _tiled_windows(x, ph, pw):
-    """View x (N, C, H, W) as (ph, pw, N, C, H/ph, W/pw); [kh, kw] is offset (kh, kw) of all windows."""
+    """View x (N, C, H, W) as (ph, pw, N, C, H/ph, W/pw); [kh, kw] is offset (kh, kw) of all
+    windows."""
     N, C, H, W = x.shape
     return x.reshape(N, C, H // ph, ph, W // pw, pw).transpose(
         3, 5, 0, 1, 2, 4
@@ -598,7 +600,8 @@ def _max_and_first_argmax(values):
     for i, v in enumerate(values[1:], 1):
         np.greater(v, out, out=is_new)  # strictly: a tie leaves the earlier offset in first
         np.maximum(out, v, out=out)
-        # first = i where is_new, else unchanged; i exceeds every index so far, so a maximum does it.
+        # first = i where is_new, else unchanged; i exceeds every index so far, so a maximum
+        # does it.
         np.maximum(first, np.multiply(is_new, first.dtype.type(i), out=step), out=first)
     return out, first
 
@@ -609,7 +612,8 @@ def _pool_out_size(x_shape, ph, pw, stride):
 
 
 def _pool_geometry(name, x_shape, pool_param):
-    """Check a pooling layer's shapes; return (pool_height, pool_width, stride) or raise a ValueError."""
+    """Check a pooling layer's shapes; return (pool_height, pool_width, stride) or raise a
+    ValueError."""
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     if not all(_is_int(v) and v >= 1 for v in (ph, pw, stride)):
         raise ValueError(

@@ -23,6 +23,7 @@ def affine_forward(x, w, b):
     - out: (N, M)
     - cache: (x, w, b)
     """
+    out = None
     ### BEGIN SOLUTION
     out = x.reshape(x.shape[0], -1) @ w + b  # (N, M)
     ### END SOLUTION
@@ -43,6 +44,7 @@ def affine_backward(dout, cache):
     - db: (M,)
     """
     x, w, b = cache
+    dx, dw, db = None, None, None
     ### BEGIN SOLUTION
     dx = (dout @ w.T).reshape(x.shape)  # (N, d_1, ..., d_k)
     dw = x.reshape(x.shape[0], -1).T @ dout  # (D, M)
@@ -61,6 +63,7 @@ def relu_forward(x):
     - out: same shape as x
     - cache: x
     """
+    out = None
     ### BEGIN SOLUTION
     out = np.maximum(x, 0)
     ### END SOLUTION
@@ -79,6 +82,7 @@ def relu_backward(dout, cache):
     - dx: same shape as x
     """
     x = cache
+    dx = None
     ### BEGIN SOLUTION
     dx = dout * (x > 0)
     ### END SOLUTION
@@ -98,6 +102,7 @@ def softmax_loss(x, y):
     - loss: scalar
     - dx: (N, C) gradient of the loss with respect to x
     """
+    loss, dx = None, None
     ### BEGIN SOLUTION
     N = x.shape[0]
     shifted = x - x.max(axis=1, keepdims=True)  # (N, C)
@@ -166,6 +171,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))
     running_var = bn_param.get("running_var", np.zeros(D, dtype=x.dtype))
 
+    out, cache = None, None
     ### BEGIN SOLUTION
     if mode == "train":
         mu = x.mean(axis=0)  # (D,)
@@ -198,6 +204,7 @@ def batchnorm_backward(dout, cache):
     - dgamma: (D,)
     - dbeta: (D,)
     """
+    dx, dgamma, dbeta = None, None, None
     ### BEGIN SOLUTION
     x_hat, gamma, std = cache
     N = dout.shape[0]
@@ -221,6 +228,7 @@ def batchnorm_backward_alt(dout, cache):
 
     Returns a tuple of dx (N, D), dgamma (D,), dbeta (D,).
     """
+    dx, dgamma, dbeta = None, None, None
     ### BEGIN SOLUTION
     x_hat, gamma, std = cache
     N = dout.shape[0]
@@ -249,6 +257,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     - cache: what layernorm_backward needs
     """
     eps = ln_param.get("eps", 1e-5)
+    out, cache = None, None
     ### BEGIN SOLUTION
     mu = x.mean(axis=1, keepdims=True)  # (N, 1)
     std = np.sqrt(x.var(axis=1, keepdims=True) + eps)  # (N, 1)
@@ -271,6 +280,7 @@ def layernorm_backward(dout, cache):
     - dgamma: (D,)
     - dbeta: (D,)
     """
+    dx, dgamma, dbeta = None, None, None
     ### BEGIN SOLUTION
     x_hat, gamma, std = cache
     dbeta = dout.sum(axis=0)
@@ -315,6 +325,7 @@ def dropout_forward(x, dropout_param):
     if dropout_param.get("seed") is not None:
         np.random.seed(dropout_param["seed"])
 
+    mask, out = None, None
     ### BEGIN SOLUTION
     if mode == "train":
         mask = (np.random.rand(*x.shape) < p) / p
@@ -337,6 +348,7 @@ def dropout_backward(dout, cache):
     - dx: same shape and dtype as dout
     """
     dropout_param, mask = cache
+    dx = None
     ### BEGIN SOLUTION
     if dropout_param["mode"] == "train":
         dx = dout * mask.astype(dout.dtype, copy=False)
@@ -364,6 +376,7 @@ def conv_forward_naive(x, w, b, conv_param):
     - cache: (x, w, b, conv_param)
     """
     stride, pad = conv_param["stride"], conv_param["pad"]
+    out = None
     ### BEGIN SOLUTION
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
@@ -397,6 +410,7 @@ def conv_backward_naive(dout, cache):
     """
     x, w, b, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
+    dx, dw, db = None, None, None
     ### BEGIN SOLUTION
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
@@ -430,6 +444,7 @@ def max_pool_forward_naive(x, pool_param):
     - cache: (x, pool_param)
     """
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    out = None
     ### BEGIN SOLUTION
     N, C, H, W = x.shape
     H_out = 1 + (H - ph) // stride
@@ -459,6 +474,7 @@ def max_pool_backward_naive(dout, cache):
     """
     x, pool_param = cache
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = None
     ### BEGIN SOLUTION
     N, C, _, _ = x.shape
     _, _, H_out, W_out = dout.shape
@@ -487,6 +503,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
 
     Hint: reuse batchnorm_forward on a suitable reshape of x (mind the axis order).
     """
+    out, cache = None, None
     ### BEGIN SOLUTION
     N, C, H, W = x.shape
     rows = x.transpose(0, 2, 3, 1).reshape(-1, C)  # (N*H*W, C)
@@ -507,6 +524,7 @@ def spatial_batchnorm_backward(dout, cache):
     - dx: (N, C, H, W)
     - dgamma, dbeta: (C,)
     """
+    dx, dgamma, dbeta = None, None, None
     ### BEGIN SOLUTION
     N, C, H, W = dout.shape
     rows = dout.transpose(0, 2, 3, 1).reshape(-1, C)  # (N*H*W, C)
@@ -536,6 +554,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
         raise ValueError(
             f"spatial_groupnorm_forward: C={C} channels cannot be split into G={G} groups"
         )
+    out, cache = None, None
     ### BEGIN SOLUTION
     groups = x.reshape(N, G, -1)  # (N, G, C//G*H*W)
     mu = groups.mean(axis=2, keepdims=True)  # (N, G, 1)
@@ -558,6 +577,7 @@ def spatial_groupnorm_backward(dout, cache):
     - dx: (N, C, H, W)
     - dgamma, dbeta: (1, C, 1, 1)
     """
+    dx, dgamma, dbeta = None, None, None
     ### BEGIN SOLUTION
     x_hat, gamma, std, G = cache
     N, C, H, W = dout.shape

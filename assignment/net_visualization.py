@@ -136,6 +136,7 @@ def compute_saliency_maps(X, y, model):
     Returns:
     - saliency: tensor (N, H, W) of saliency maps
     """
+    saliency = None
     ### BEGIN SOLUTION
     model.eval()
     X = X.detach().clone().requires_grad_()
@@ -194,6 +195,7 @@ def make_fooling_image(X, target_y, model):
     """
     # The classic's step size: each step moves the image by exactly 1 (in L2 norm).
     learning_rate = 1
+    X_fooling = None
     ### BEGIN SOLUTION
     model.eval()
     X_fooling = X.detach().clone().requires_grad_()
@@ -321,6 +323,7 @@ def compute_grad_cam(X, y, model):
     Returns:
     - cam: tensor (N, H', W') of Grad-CAM maps, at the resolution of the last block
     """
+    cam = None
     ### BEGIN SOLUTION
     model.eval()
     A = model.features(X).detach().requires_grad_()  # (N, K, H', W')

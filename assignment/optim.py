@@ -44,6 +44,7 @@ def sgd_momentum(w, dw, config=None):
     - velocity: array shaped like w, default zeros; the new one is stored in config
     """
     config = _config(config, w, ("velocity",), learning_rate=1e-2, momentum=0.9)
+    next_w = None
     ### BEGIN SOLUTION
     v = config["momentum"] * config["velocity"] - config["learning_rate"] * dw
     next_w = w + v
@@ -99,6 +100,7 @@ def rmsprop(w, dw, config=None):
     - cache: array shaped like w, default zeros; the new one is stored in config
     """
     config = _config(config, w, ("cache",), learning_rate=1e-2, decay_rate=0.99, epsilon=1e-8)
+    next_w = None
     ### BEGIN SOLUTION
     cache = config["decay_rate"] * config["cache"] + (1 - config["decay_rate"]) * dw**2
     next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
@@ -126,6 +128,7 @@ def adam(w, dw, config=None):
     config = _config(
         config, w, ("m", "v"), learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, t=0
     )
+    next_w = None
     ### BEGIN SOLUTION
     t = config["t"] + 1
     m = config["beta1"] * config["m"] + (1 - config["beta1"]) * dw

@@ -78,6 +78,7 @@ def three_layer_convnet(x, params):
     - scores: tensor (N, num_classes)
     """
     conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b = params
+    scores = None
     ### BEGIN SOLUTION
     x = F.relu(F.conv2d(x, conv_w1, conv_b1, padding=2))  # (N, channel_1, H', W')
     x = F.relu(F.conv2d(x, conv_w2, conv_b2, padding=1))  # (N, channel_2, H2, W2)
@@ -100,6 +101,7 @@ def random_weight(shape, dtype=torch.float32, device="cpu"):
     Returns:
     - tensor of that shape with requires_grad=True (autograd tracks it)
     """
+    w = None
     ### BEGIN SOLUTION
     fan_in = shape[0] if len(shape) == 2 else math.prod(shape[1:])
     w = torch.randn(shape, dtype=dtype, device=device) * math.sqrt(2.0 / fan_in)
@@ -211,6 +213,7 @@ class ThreeLayerConvNet(nn.Module):
 
     def forward(self, x):
         """x (N, in_channel, 32, 32) -> scores (N, num_classes)."""
+        scores = None
         ### BEGIN SOLUTION
         x = F.relu(self.conv1(x))  # (N, channel_1, 32, 32)
         x = F.relu(self.conv2(x))  # (N, channel_2, 32, 32)

@@ -199,7 +199,8 @@ def in_process_table(args, repeats, warmup, rounds):
     from assignment import fast_layers as fl
 
     print(
-        f"\nIN ONE PROCESS: numpy {np.__version__} ({blas_name(np)}, {how}); torch {torch.__version__} "
+        f"\nIN ONE PROCESS: numpy {np.__version__} ({blas_name(np)}, {how}); torch "
+        f"{torch.__version__} "
         f"(set_num_threads({args.threads}), mkldnn {torch.backends.mkldnn.is_available()})"
     )
     print(
@@ -216,7 +217,8 @@ def in_process_table(args, repeats, warmup, rounds):
                 rounds,
             )
             print(
-                f"{row_name(label):<58} {dtype:<8} {fwd:>8.2f} {bwd:>8.2f} {ref:>9.2f} {ref / (fwd + bwd):>6.2f}",
+                f"{row_name(label):<58} {dtype:<8} {fwd:>8.2f} {bwd:>8.2f} {ref:>9.2f} "
+                f"{ref / (fwd + bwd):>6.2f}",
                 flush=True,
             )
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.1f}")

@@ -188,7 +188,8 @@ def sample_verdicts(rows: dict[str, list[dict]]) -> list[Verdict]:
                     + (
                         ""
                         if lost == expected
-                        else f" (missing: {sorted(expected - lost)}, extra: {sorted(lost - expected)})"
+                        else f" (missing: {sorted(expected - lost)}, "
+                        f"extra: {sorted(lost - expected)})"
                     ),
                 )
             )

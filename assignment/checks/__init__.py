@@ -3,11 +3,32 @@
     from assignment.checks import CATALOGUE, evaluate
     result = evaluate(CATALOGUE["affine_backward"], load_api(), expected=PublicExpected.load())
 
-Adding a check: define it in the notebook's module here (a `Check(...)` with keyword
-arguments, public cases, hidden cases between the hidden-test markers), list it in that
-module's CHECKS, give it a grade cell in the notebook (grade_id `test_<name>` with the same
-points), write at least three realistic bugs it must catch in tests/checks/, and rebuild the
-public data with `python -m grading expected`.
+The same definition serves the self-check (`python -m assignment.check`), the notebooks'
+autograder cells (`grade(...)`) and the hardened grader (`python -m grading`).
+
+Adding a check, in order (each step has a test that fails when it is skipped):
+
+1. The reference: the function's body between the solution markers in the module students
+   fill in; the release replaces it with a stub naming the notebook.
+2. The check: `Check(name=..., notebook=..., module=..., points=..., make_inputs=...,
+   run=..., outputs=[Output(...)], cases=[...], hidden_cases=[...])` (keyword arguments
+   only) in the notebook's module here (fc, norm, dropout, conv, pytorch, netvis), hidden
+   cases between the hidden-test markers; `uses` for the layers
+   its code calls, `depends_on` for the forward pass a backward check's cache comes from,
+   `may_modify` and `forbids` where they apply. Append it to that module's CHECKS.
+   Cases: several seeds and shapes, non-square inputs, a batch of 1, random upstream
+   gradients (never all ones).
+3. The notebook: an autograder cell calling `grade("<name>")` with grade_id
+   `test_<name, dots as underscores>` and the check's points
+   (tests/notebooks/test_structure.py and the release build hold them together).
+4. The tests, in tests/checks/test_<module>_checks.py: the reference passes, the stub fails
+   naming the notebook, at least three realistic bugs fail with a message that says what to
+   change, and the classic-style second solution (tests/fixtures/classic_solution) passes.
+5. The data: `python -m grading expected` rewrites public_expected.npz
+   (tests/grading/test_expected.py says when it is stale).
+
+A new notebook also needs its module in CHECK_MODULES below, its name in
+`grading.layout.CURRICULUM` and a marker in pytest.ini.
 """
 
 from dataclasses import replace

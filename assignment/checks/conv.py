@@ -10,12 +10,11 @@ import numpy as np
 
 from .core import Case, Check, Output
 from .fc import FC_LAYERS, _randn
-
-# A naive layer written with the provided fast layers or with torch earns nothing.
-NAIVE_FORBIDS = ("assignment.fast_layers", "torch")
 from .numeric import model_outputs, numeric_or_none, with_numeric
 
 NB = "ConvolutionalNetworks"
+# A naive layer written with the provided fast layers or with torch earns nothing.
+NAIVE_FORBIDS = ("assignment.fast_layers", "torch")
 
 
 def _numeric(x, f, dout=None):
@@ -110,13 +109,13 @@ CONV_HIDDEN = [
 ]
 
 conv_forward_naive = Check(
-    "conv_forward_naive",
-    NB,
-    "layers",
-    3,
-    conv_inputs,
-    conv_forward_run,
-    [
+    name="conv_forward_naive",
+    notebook=NB,
+    module="layers",
+    points=3,
+    make_inputs=conv_inputs,
+    run=conv_forward_run,
+    outputs=[
         Output(
             "out",
             hint="out is (N, F, 1 + (H + 2*pad - HH) // stride, 1 + (W + 2*pad - WW) // stride): "
@@ -124,19 +123,19 @@ conv_forward_naive = Check(
             "rows and WW columns",
         )
     ],
-    CONV_CASES,
-    CONV_HIDDEN,
+    cases=CONV_CASES,
+    hidden_cases=CONV_HIDDEN,
     forbids=NAIVE_FORBIDS,
 )
 
 conv_backward_naive = Check(
-    "conv_backward_naive",
-    NB,
-    "layers",
-    4,
-    conv_inputs,
-    conv_backward_run,
-    [
+    name="conv_backward_naive",
+    notebook=NB,
+    module="layers",
+    points=4,
+    make_inputs=conv_inputs,
+    run=conv_backward_run,
+    outputs=[
         Output(
             "dx",
             like="x",
@@ -148,12 +147,15 @@ conv_backward_naive = Check(
             "dw",
             like="w",
             numeric="dw_num",
-            hint="dw[f] is the sum over n, i, j of dout[n, f, i, j] times the padded input window at (i, j)",
+            hint=(
+                "dw[f] is the sum over n, i, j of dout[n, f, i, j] times the padded input "
+                "window at (i, j)"
+            ),
         ),
         Output("db", like="b", numeric="db_num", hint="db sums dout over axes 0, 2 and 3"),
     ],
-    CONV_CASES,
-    CONV_HIDDEN,
+    cases=CONV_CASES,
+    hidden_cases=CONV_HIDDEN,
     forbids=NAIVE_FORBIDS,
 )
 
@@ -242,13 +244,13 @@ POOL_HIDDEN = [
 ]
 
 max_pool_forward_naive = Check(
-    "max_pool_forward_naive",
-    NB,
-    "layers",
-    2,
-    pool_inputs,
-    pool_forward_run,
-    [
+    name="max_pool_forward_naive",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=pool_inputs,
+    run=pool_forward_run,
+    outputs=[
         Output(
             "out",
             hint="window (i, j) covers rows i*stride to i*stride + pool_height - 1 and columns "
@@ -256,19 +258,19 @@ max_pool_forward_naive = Check(
             "stride, 1 + (W - pool_width) // stride)",
         )
     ],
-    POOL_CASES,
-    POOL_HIDDEN,
+    cases=POOL_CASES,
+    hidden_cases=POOL_HIDDEN,
     forbids=NAIVE_FORBIDS,
 )
 
 max_pool_backward_naive = Check(
-    "max_pool_backward_naive",
-    NB,
-    "layers",
-    3,
-    pool_inputs,
-    pool_backward_run,
-    [
+    name="max_pool_backward_naive",
+    notebook=NB,
+    module="layers",
+    points=3,
+    make_inputs=pool_inputs,
+    run=pool_backward_run,
+    outputs=[
         Output(
             "dx",
             like="x",
@@ -277,8 +279,8 @@ max_pool_backward_naive = Check(
             "windows can share a maximum, so add the gradients (+=) rather than assign them",
         )
     ],
-    POOL_CASES,
-    POOL_HIDDEN,
+    cases=POOL_CASES,
+    hidden_cases=POOL_HIDDEN,
     forbids=NAIVE_FORBIDS,
 )
 
@@ -357,14 +359,14 @@ def sbn_backward_run(api, i):
 
 
 spatial_batchnorm_forward = Check(
-    "spatial_batchnorm_forward",
-    NB,
-    "layers",
-    2,
-    sbn_inputs,
-    sbn_forward_run,
-    _sbn_forward_outputs,
-    [
+    name="spatial_batchnorm_forward",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=sbn_inputs,
+    run=sbn_forward_run,
+    outputs=_sbn_forward_outputs,
+    cases=[
         Case(0, "train, (2, 3, 4, 5)"),
         Case(
             1,
@@ -373,7 +375,7 @@ spatial_batchnorm_forward = Check(
         ),
         Case(2, "test mode, (3, 2, 2, 5)", {"shape": (3, 2, 2, 5), "train": False}),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(37, "train, eps 1e-2, (4, 3, 2, 3)", {"shape": (4, 3, 2, 3), "eps": 1e-2}),
         Case(38, "test mode, batch of 1, (1, 5, 3, 4)", {"shape": (1, 5, 3, 4), "train": False}),
@@ -384,19 +386,21 @@ spatial_batchnorm_forward = Check(
 )
 
 spatial_batchnorm_backward = Check(
-    "spatial_batchnorm_backward",
-    NB,
-    "layers",
-    2,
-    sbn_inputs,
-    sbn_backward_run,
-    [
+    name="spatial_batchnorm_backward",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=sbn_inputs,
+    run=sbn_backward_run,
+    outputs=[
         Output(
             "dx",
             like="x",
             numeric="dx_num",
-            hint="reshape dout the same way as x in the forward pass (C last), reuse batchnorm_backward "
-            "or batchnorm_backward_alt, and bring dx back to (N, C, H, W)",
+            hint=(
+                "reshape dout the same way as x in the forward pass (C last), reuse "
+                "batchnorm_backward or batchnorm_backward_alt, and bring dx back to (N, C, H, W)"
+            ),
         ),
         Output(
             "dgamma",
@@ -411,12 +415,12 @@ spatial_batchnorm_backward = Check(
             hint="dgamma and dbeta are (C,): sums over N, H and W",
         ),
     ],
-    [
+    cases=[
         Case(0, "(2, 3, 4, 5)"),
         Case(1, "batch of 1, (1, 4, 3, 2)", {"shape": (1, 4, 3, 2)}),
         Case(2, "(3, 2, 2, 5)", {"shape": (3, 2, 2, 5)}),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(40, "(2, 5, 3, 3)", {"shape": (2, 5, 3, 3)}),
         Case(41, "one channel, (4, 1, 2, 3)", {"shape": (4, 1, 2, 3)}),
@@ -476,19 +480,19 @@ GROUP_HINT = (
 )
 
 spatial_groupnorm_forward = Check(
-    "spatial_groupnorm_forward",
-    NB,
-    "layers",
-    3,
-    sgn_inputs,
-    sgn_forward_run,
-    [Output("out", like="x", hint=GROUP_HINT)],
-    [
+    name="spatial_groupnorm_forward",
+    notebook=NB,
+    module="layers",
+    points=3,
+    make_inputs=sgn_inputs,
+    run=sgn_forward_run,
+    outputs=[Output("out", like="x", hint=GROUP_HINT)],
+    cases=[
         Case(0, "G=2, (2, 6, 4, 5)"),
         Case(1, "G=3, batch of 1, (1, 6, 3, 5)", {"shape": (1, 6, 3, 5), "G": 3}),
         Case(2, "G=2, eps 1e-2, (3, 4, 2, 3)", {"shape": (3, 4, 2, 3), "eps": 1e-2}),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(42, "G=1, (2, 3, 3, 4)", {"shape": (2, 3, 3, 4), "G": 1}),
         Case(43, "G=C=4, (2, 4, 3, 2)", {"shape": (2, 4, 3, 2), "G": 4}),
@@ -499,13 +503,13 @@ spatial_groupnorm_forward = Check(
 )
 
 spatial_groupnorm_backward = Check(
-    "spatial_groupnorm_backward",
-    NB,
-    "layers",
-    3,
-    sgn_inputs,
-    sgn_backward_run,
-    [
+    name="spatial_groupnorm_backward",
+    notebook=NB,
+    module="layers",
+    points=3,
+    make_inputs=sgn_inputs,
+    run=sgn_backward_run,
+    outputs=[
         Output(
             "dx", like="x", numeric="dx_num", hint=GROUP_HINT + ", exactly as in the forward pass"
         ),
@@ -522,12 +526,12 @@ spatial_groupnorm_backward = Check(
             hint="dgamma and dbeta are (1, C, 1, 1): sum over axes 0, 2 and 3 with keepdims=True",
         ),
     ],
-    [
+    cases=[
         Case(0, "G=2, (2, 6, 4, 5)"),
         Case(1, "G=3, batch of 1, (1, 6, 3, 5)", {"shape": (1, 6, 3, 5), "G": 3}),
         Case(2, "G=2, (3, 4, 2, 3)", {"shape": (3, 4, 2, 3)}),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(46, "G=1, (2, 3, 3, 4)", {"shape": (2, 3, 3, 4), "G": 1}),
         Case(47, "G=4, (2, 8, 2, 3)", {"shape": (2, 8, 2, 3), "G": 4}),
@@ -613,8 +617,9 @@ def cnn_loss_run(api, i):
 
 def _cnn_init_outputs(i):
     hint = (
-        "per layer, in order: W = weight_scale * np.random.randn(...), then b = np.zeros(...); W1 is "
-        "(F, C, filter_size, filter_size), W2 (F * H//2 * W//2, hidden_dim), W3 (hidden_dim, num_classes)"
+        "per layer, in order: W = weight_scale * np.random.randn(...), then "
+        "b = np.zeros(...); W1 is (F, C, filter_size, filter_size), "
+        "W2 (F * H//2 * W//2, hidden_dim), W3 (hidden_dim, num_classes)"
     )
     return [
         Output(f"params.{k}", like=k, hint=hint if k[0] == "W" else "biases start at zero")
@@ -648,14 +653,14 @@ def _cnn_loss_outputs(i):
 
 
 cnn_init = Check(
-    "ThreeLayerConvNet.__init__",
-    NB,
-    "cnn",
-    2,
-    cnn_inputs,
-    cnn_init_run,
-    _cnn_init_outputs,
-    [
+    name="ThreeLayerConvNet.__init__",
+    notebook=NB,
+    module="cnn",
+    points=2,
+    make_inputs=cnn_inputs,
+    run=cnn_init_run,
+    outputs=_cnn_init_outputs,
+    cases=[
         Case(0, "input (2, 4, 4), 2 filters of 3x3"),
         Case(
             1,
@@ -669,7 +674,7 @@ cnn_init = Check(
             },
         ),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(
             48,
@@ -681,14 +686,14 @@ cnn_init = Check(
 )
 
 cnn_loss = Check(
-    "ThreeLayerConvNet.loss",
-    NB,
-    "cnn",
-    4,
-    cnn_inputs,
-    cnn_loss_run,
-    _cnn_loss_outputs,
-    [
+    name="ThreeLayerConvNet.loss",
+    notebook=NB,
+    module="cnn",
+    points=4,
+    make_inputs=cnn_inputs,
+    run=cnn_loss_run,
+    outputs=_cnn_loss_outputs,
+    cases=[
         Case(0, "input (2, 4, 4), reg 0"),
         Case(1, "input (2, 4, 4), reg 0.7", {"reg": 0.7}),
         Case(
@@ -697,7 +702,7 @@ cnn_loss = Check(
             {"input_dim": (1, 5, 6), "filter_size": 5, "reg": 0.1},
         ),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(
             49, "batch of 1, input (3, 4, 6), reg 0.3", {"N": 1, "input_dim": (3, 4, 6), "reg": 0.3}

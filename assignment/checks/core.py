@@ -79,7 +79,7 @@ class Output:
     diagnose: Callable | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Check:
     """One graded function (or class method) and how to test it.
 

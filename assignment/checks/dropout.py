@@ -126,13 +126,13 @@ DROPOUT_CASES = [
 ]
 
 dropout_forward = Check(
-    "dropout_forward",
-    NB,
-    "layers",
-    2,
-    dropout_inputs,
-    dropout_forward_run,
-    [
+    name="dropout_forward",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=dropout_inputs,
+    run=dropout_forward_run,
+    outputs=[
         Output(
             "out_test",
             like="x_small",
@@ -140,8 +140,8 @@ dropout_forward = Check(
             "the scaling by 1/p happened at training time",
         )
     ],
-    DROPOUT_CASES,
-    [
+    cases=DROPOUT_CASES,
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(50, "p=0.9, x (500, 200)", {"shape": (500, 200), "p": 0.9, "seed": 7}),
         Case(
@@ -209,25 +209,25 @@ def dropout_backward_properties(i, got):
 
 
 dropout_backward = Check(
-    "dropout_backward",
-    NB,
-    "layers",
-    2,
-    dropout_inputs,
-    dropout_backward_run,
-    [
+    name="dropout_backward",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=dropout_inputs,
+    run=dropout_backward_run,
+    outputs=[
         Output(
             "dx_test",
             like="dout",
             hint="in test mode the forward pass is the identity, so dx = dout",
         )
     ],
-    [
+    cases=[
         Case(0, "p=0.2, x (10, 10), seed 123", {"shape": (10, 10), "p": 0.2}),
         Case(1, "p=0.75, x (6, 3, 4)", {"shape": (6, 3, 4), "seed": 3}),
         Case(2, "p=0.6, x (20, 30), float32", {"shape": (20, 30), "p": 0.6, "dtype": "float32"}),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(53, "p=0.9, x (7, 11)", {"shape": (7, 11), "p": 0.9, "seed": 9}),
         Case(54, "p=0.35, x (2, 3, 5, 4)", {"shape": (2, 3, 5, 4), "p": 0.35}),
@@ -305,8 +305,8 @@ def fc_dropout_inputs(rng, keep=0.75, **kwargs):
     """The FC check's inputs plus the keep ratio and one mask per hidden layer."""
     inputs = fc_inputs(rng, **kwargs)
     N = inputs["X"].shape[0]
-    for l, H in enumerate(inputs["hidden_dims"], start=1):
-        inputs[f"mask{l}"] = (rng.random((N, int(H))) < keep) / keep
+    for layer, H in enumerate(inputs["hidden_dims"], start=1):
+        inputs[f"mask{layer}"] = (rng.random((N, int(H))) < keep) / keep
     inputs["keep"] = np.asarray(keep)
     return inputs
 
@@ -318,7 +318,7 @@ def fc_dropout_run(api, i):
     net = _make_net(api, i, dropout_keep_ratio=p, seed=int(i["seed"]))
     params = {k: i[k].copy() for k in _param_names(i)}
     X, y = i["X"], i["y"]
-    masks = [i[f"mask{l}"] for l in range(1, len(i["hidden_dims"]) + 1)]
+    masks = [i[f"mask{layer}"] for layer in range(1, len(i["hidden_dims"]) + 1)]
     with fixed_dropout(api, masks, p) as fixed:
 
         def loss(**changed):
@@ -342,7 +342,8 @@ def _fc_dropout_outputs(i):
             "loss",
             scalar=True,
             hint="apply dropout_forward(h, self.dropout_param) right "
-            "after each hidden ReLU when self.use_dropout, and keep its cache for the backward pass",
+            "after each hidden ReLU when self.use_dropout, and keep its cache for the backward "
+            "pass",
         ),
         Output(
             "scores",
@@ -364,14 +365,14 @@ def _fc_dropout_outputs(i):
 
 
 fc_net_loss_dropout = Check(
-    "FullyConnectedNet.loss_dropout",
-    NB,
-    "fc_net",
-    2,
-    fc_dropout_inputs,
-    fc_dropout_run,
-    _fc_dropout_outputs,
-    [
+    name="FullyConnectedNet.loss_dropout",
+    notebook=NB,
+    module="fc_net",
+    points=2,
+    make_inputs=fc_dropout_inputs,
+    run=fc_dropout_run,
+    outputs=_fc_dropout_outputs,
+    cases=[
         Case(0, "keep 0.75, H=[7, 6], reg 0"),
         Case(
             1,
@@ -379,7 +380,7 @@ fc_net_loss_dropout = Check(
             {"keep": 0.3, "hidden": (5, 5, 5), "N": 6, "reg": 0.2},
         ),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(55, "keep 0.9, batch of 1, H=[4]", {"keep": 0.9, "hidden": (4,), "N": 1}),
         Case(

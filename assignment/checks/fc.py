@@ -137,24 +137,24 @@ RELU_HIDDEN = [
 ]
 
 relu_forward = Check(
-    "relu_forward",
-    NB,
-    "layers",
-    1,
-    relu_inputs,
-    relu_forward_run,
-    [Output("out", like="x")],
-    RELU_CASES,
-    RELU_HIDDEN,
+    name="relu_forward",
+    notebook=NB,
+    module="layers",
+    points=1,
+    make_inputs=relu_inputs,
+    run=relu_forward_run,
+    outputs=[Output("out", like="x")],
+    cases=RELU_CASES,
+    hidden_cases=RELU_HIDDEN,
 )
 relu_backward = Check(
-    "relu_backward",
-    NB,
-    "layers",
-    1,
-    relu_inputs,
-    relu_backward_run,
-    [
+    name="relu_backward",
+    notebook=NB,
+    module="layers",
+    points=1,
+    make_inputs=relu_inputs,
+    run=relu_backward_run,
+    outputs=[
         Output(
             "dx",
             like="x",
@@ -162,8 +162,8 @@ relu_backward = Check(
             hint="the gradient passes only where the input x was positive",
         )
     ],
-    RELU_CASES,
-    RELU_HIDDEN,
+    cases=RELU_CASES,
+    hidden_cases=RELU_HIDDEN,
 )
 
 # ---------------------------------------------------------------- softmax
@@ -186,13 +186,13 @@ def softmax_run(api, i):
 
 
 softmax_loss = Check(
-    "softmax_loss",
-    NB,
-    "layers",
-    3,
-    softmax_inputs,
-    softmax_run,
-    [
+    name="softmax_loss",
+    notebook=NB,
+    module="layers",
+    points=3,
+    make_inputs=softmax_inputs,
+    run=softmax_run,
+    outputs=[
         Output(
             "loss",
             scalar=True,
@@ -202,12 +202,12 @@ softmax_loss = Check(
         ),
         Output("dx", like="x", numeric="dx_num", hint="dx = (softmax(x) - one_hot(y)) / N"),
     ],
-    [
+    cases=[
         Case(0, "N=5, C=4"),
         Case(1, "N=3, C=10", {"N": 3, "C": 10}),
         Case(2, "scores 1000 + 10 * randn", {"N": 4, "C": 3, "offset": 1000.0, "spread": 10.0}),
     ],
-    [
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(14, "batch of 1", {"N": 1, "C": 6}),
         Case(
@@ -342,7 +342,9 @@ rmsprop = _rule_check(
         ### END HIDDEN TESTS
     ],
     {
-        "next_w": "divide by sqrt(cache) + epsilon, with the cache already updated by this step's dw",
+        "next_w": (
+            "divide by sqrt(cache) + epsilon, with the cache already updated by this step's dw"
+        ),
         "cache": "cache = decay_rate * cache + (1 - decay_rate) * dw**2",
     },
 )
@@ -371,8 +373,10 @@ adam = _rule_check(
         ### END HIDDEN TESTS
     ],
     {
-        "next_w": "use the bias-corrected m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t), "
-        "with t incremented before it is used",
+        "next_w": (
+            "use the bias-corrected m_hat = m / (1 - beta1**t) and "
+            "v_hat = v / (1 - beta2**t), with t incremented before it is used"
+        ),
         "m": "m = beta1 * m + (1 - beta1) * dw",
         "v": "v = beta2 * v + (1 - beta2) * dw**2",
         "t": "increment config['t'] once per step",
@@ -392,9 +396,9 @@ def fc_inputs(rng, N=3, D=5, hidden=(7, 6), C=4, reg=0.0, seed=231, **model_kwar
         "seed": np.asarray(seed),
     }
     dims = [D, *hidden, C]
-    for l in range(1, len(dims)):
-        inputs[f"W{l}"] = 0.3 * _randn(rng, dims[l - 1], dims[l])
-        inputs[f"b{l}"] = 0.1 * _randn(rng, dims[l])
+    for layer in range(1, len(dims)):
+        inputs[f"W{layer}"] = 0.3 * _randn(rng, dims[layer - 1], dims[layer])
+        inputs[f"b{layer}"] = 0.1 * _randn(rng, dims[layer])
     for k, v in model_kwargs.items():
         inputs[k] = np.asarray(v)
     return inputs
@@ -421,7 +425,7 @@ def fc_init_run(api, i):
 
 def _param_names(i):
     L = len(i["hidden_dims"]) + 1
-    return [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
+    return [f"{p}{layer}" for layer in range(1, L + 1) for p in ("W", "b")]
 
 
 def fc_loss_run(api, i, **extra):
@@ -464,7 +468,8 @@ fc_net_init = Check(
             like=k,
             keep_dtype=True,
             hint=(
-                "per layer, in order: W = weight_scale * np.random.randn(in, out), then b = np.zeros(out)"
+                "per layer, in order: W = weight_scale * np.random.randn(in, out), then b = "
+                "np.zeros(out)"
                 if k[0] == "W"
                 else "biases start at zero"
             ),

@@ -151,15 +151,15 @@ BN_FORWARD_CASES = [
 ]
 
 batchnorm_forward = Check(
-    "batchnorm_forward",
-    NB,
-    "layers",
-    3,
-    bn_forward_inputs,
-    bn_forward_run,
-    _bn_forward_outputs,
-    BN_FORWARD_CASES,
-    [
+    name="batchnorm_forward",
+    notebook=NB,
+    module="layers",
+    points=3,
+    make_inputs=bn_forward_inputs,
+    run=bn_forward_run,
+    outputs=_bn_forward_outputs,
+    cases=BN_FORWARD_CASES,
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(30, "batch of 2, D=7, 5 steps", {"N": 2, "D": 7, "steps": 5}),
         Case(
@@ -250,32 +250,32 @@ BN_DX_HINT = (
 )
 
 batchnorm_backward = Check(
-    "batchnorm_backward",
-    NB,
-    "layers",
-    3,
-    norm_backward_inputs,
-    _backward_run("batchnorm_forward", "batchnorm_backward", {"mode": "train"}),
-    _backward_outputs(BN_DX_HINT, "batch (axis 0)"),
-    BN_BACKWARD_CASES,
-    BN_BACKWARD_HIDDEN,
+    name="batchnorm_backward",
+    notebook=NB,
+    module="layers",
+    points=3,
+    make_inputs=norm_backward_inputs,
+    run=_backward_run("batchnorm_forward", "batchnorm_backward", {"mode": "train"}),
+    outputs=_backward_outputs(BN_DX_HINT, "batch (axis 0)"),
+    cases=BN_BACKWARD_CASES,
+    hidden_cases=BN_BACKWARD_HIDDEN,
     depends_on=("batchnorm_forward",),
 )
 
 batchnorm_backward_alt = Check(
-    "batchnorm_backward_alt",
-    NB,
-    "layers",
-    2,
-    norm_backward_inputs,
-    _backward_run("batchnorm_forward", "batchnorm_backward_alt", {"mode": "train"}),
-    _backward_outputs(
+    name="batchnorm_backward_alt",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=norm_backward_inputs,
+    run=_backward_run("batchnorm_forward", "batchnorm_backward_alt", {"mode": "train"}),
+    outputs=_backward_outputs(
         BN_DX_HINT + "; the simplified form needs only dx_hat, x_hat and "
         "sqrt(var + eps), with means over the batch (axis 0)",
         "batch (axis 0)",
     ),
-    BN_BACKWARD_CASES,
-    BN_BACKWARD_HIDDEN,
+    cases=BN_BACKWARD_CASES,
+    hidden_cases=BN_BACKWARD_HIDDEN,
     depends_on=("batchnorm_forward",),
 )
 
@@ -312,13 +312,13 @@ LN_CASES = [
 ]
 
 layernorm_forward = Check(
-    "layernorm_forward",
-    NB,
-    "layers",
-    2,
-    ln_forward_inputs,
-    ln_forward_run,
-    [
+    name="layernorm_forward",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=ln_forward_inputs,
+    run=ln_forward_run,
+    outputs=[
         Output(
             "out",
             like="x",
@@ -326,8 +326,8 @@ layernorm_forward = Check(
             "biased variance along axis 1 with keepdims=True, eps inside the square root",
         )
     ],
-    LN_CASES,
-    [
+    cases=LN_CASES,
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(35, "batch of 1, D=6", {"N": 1, "D": 6}),
         Case(36, "N=10, D=2", {"N": 10, "D": 2}),
@@ -340,19 +340,19 @@ layernorm_forward = Check(
 )
 
 layernorm_backward = Check(
-    "layernorm_backward",
-    NB,
-    "layers",
-    2,
-    ln_backward_inputs,
-    _backward_run("layernorm_forward", "layernorm_backward", {}),
-    _backward_outputs(
+    name="layernorm_backward",
+    notebook=NB,
+    module="layers",
+    points=2,
+    make_inputs=ln_backward_inputs,
+    run=_backward_run("layernorm_forward", "layernorm_backward", {}),
+    outputs=_backward_outputs(
         "the statistics are per example: the means in dx run over axis 1 (the features) "
         "with keepdims=True, while dgamma and dbeta still sum over the batch",
         "batch (axis 0)",
     ),
-    LN_CASES[:2] + LN_CASES[3:],
-    [
+    cases=LN_CASES[:2] + LN_CASES[3:],
+    hidden_cases=[
         ### BEGIN HIDDEN TESTS
         Case(38, "batch of 1, D=6", {"N": 1, "D": 6}),
         Case(39, "N=9, D=3", {"N": 9, "D": 3}),
@@ -368,9 +368,9 @@ layernorm_backward = Check(
 def norm_fc_inputs(rng, **kwargs):
     """The FC check's inputs plus gamma and beta for each hidden layer."""
     inputs = fc_inputs(rng, **kwargs)
-    for l, H in enumerate(inputs["hidden_dims"], start=1):
-        inputs[f"gamma{l}"] = 1 + 0.3 * _randn(rng, int(H))
-        inputs[f"beta{l}"] = 0.2 * _randn(rng, int(H))
+    for layer, H in enumerate(inputs["hidden_dims"], start=1):
+        inputs[f"gamma{layer}"] = 1 + 0.3 * _randn(rng, int(H))
+        inputs[f"beta{layer}"] = 0.2 * _randn(rng, int(H))
     return inputs
 
 
@@ -384,7 +384,7 @@ def norm_fc_run(api, i, normalization):
 
 def _norm_param_names(i):
     hidden = range(1, len(i["hidden_dims"]) + 1)
-    return _param_names(i) + [f"{p}{l}" for l in hidden for p in ("gamma", "beta")]
+    return _param_names(i) + [f"{p}{layer}" for layer in hidden for p in ("gamma", "beta")]
 
 
 def _norm_fc_outputs(i, norm):
@@ -420,7 +420,7 @@ def _norm_fc_outputs(i, norm):
 
 
 def _hidden_biases(i):
-    return [f"b{l}" for l in range(1, len(i["hidden_dims"]) + 1)]
+    return [f"b{layer}" for layer in range(1, len(i["hidden_dims"]) + 1)]
 
 
 def _bias_before_batchnorm_is_inert(i, got):
@@ -449,15 +449,15 @@ def _bias_before_batchnorm_is_inert(i, got):
 
 def _norm_fc_check(normalization, points, cases, hidden):
     return Check(
-        f"FullyConnectedNet.loss_{normalization}",
-        NB,
-        "fc_net",
-        points,
-        norm_fc_inputs,
-        lambda api, i: norm_fc_run(api, i, normalization),
-        lambda i: _norm_fc_outputs(i, normalization),
-        cases,
-        hidden,
+        name=f"FullyConnectedNet.loss_{normalization}",
+        notebook=NB,
+        module="fc_net",
+        points=points,
+        make_inputs=norm_fc_inputs,
+        run=lambda api, i: norm_fc_run(api, i, normalization),
+        outputs=lambda i: _norm_fc_outputs(i, normalization),
+        cases=cases,
+        hidden_cases=hidden,
         properties=_bias_before_batchnorm_is_inert if normalization == "batchnorm" else None,
         uses=FC_LAYERS + tuple(f"{normalization}_{part}" for part in NORM_PARTS[normalization]),
     )

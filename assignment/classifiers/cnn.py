@@ -81,6 +81,7 @@ class ThreeLayerConvNet:
         conv_param = {"stride": 1, "pad": (W1.shape[2] - 1) // 2}
         pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
+        scores = None
         ### BEGIN SOLUTION
         h1, cache1 = conv_relu_pool_forward(X.astype(self.dtype), W1, b1, conv_param, pool_param)
         h2, cache2 = affine_relu_forward(h1, W2, b2)
@@ -91,6 +92,7 @@ class ThreeLayerConvNet:
             return scores
 
         grads = {}
+        loss = None
         ### BEGIN SOLUTION
         loss, dscores = softmax_loss(scores, y)
         loss += 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2) + np.sum(W3 * W3))

@@ -111,6 +111,7 @@ class FullyConnectedNet:
             for bn_param in self.bn_params:
                 bn_param["mode"] = mode
 
+        scores = None
         ### BEGIN SOLUTION
         caches = []
         h = X
@@ -140,6 +141,7 @@ class FullyConnectedNet:
             return scores
 
         grads = {}
+        loss = None
         ### BEGIN SOLUTION
         loss, dscores = softmax_loss(scores, y)
         weights = [self.params[f"W{i}"] for i in range(1, L + 1)]

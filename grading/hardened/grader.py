@@ -2,15 +2,15 @@
 
 Trusted side (this process): builds each case's inputs, computes the expected outputs with
 the reference package (the source, solutions in place), and judges. Untrusted side (a
-sandboxed process, :mod:`grading.hardened.runner`): imports the merged code (:mod:`grading.hardened.splice`)
-and writes plain arrays. The expected values never enter the sandbox; its outputs are read
-back only once every process of it is dead, loaded without pickle, checked for size and
-dtype (numbers and booleans only) and judged here, so a forged or tampered output is just
-a wrong answer. Public and hidden cases run.
+sandboxed process, :mod:`grading.hardened.runner`): imports the merged code
+(:mod:`grading.hardened.splice`) and writes plain arrays. The expected values never enter
+the sandbox; its outputs are read back only once every process of it is dead, loaded without
+pickle, checked for size and dtype (numbers and booleans only) and judged here, so a forged
+or tampered output is just a wrong answer. Public and hidden cases run.
 
 A bug is charged once: a check that failed while a layer it `uses` failed its own check is
-run again with correct layers standing in for the failing ones (:mod:`grading.hardened.stand_ins`),
-and that second verdict counts.
+run again with correct layers standing in for the failing ones
+(:mod:`grading.hardened.stand_ins`), and that second verdict counts.
 
 Fail closed: a graded file that does not parse scores its module's checks 0; a check that
 crashes the process, exceeds a limit or produces no readable output scores 0 with the

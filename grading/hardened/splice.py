@@ -2,12 +2,12 @@
 
 Only what a student is asked to write comes from a submission: the top-level functions and
 classes that hold a ``### BEGIN SOLUTION`` region in the source (``affine_forward``,
-``FullyConnectedNet`` as a whole), and the helpers a student adds to a graded module or to
-a module where the course invites them (:data:`HELPER_MODULES`: the classic notebooks say
-that helper layers may go in ``layer_utils.py``). Everything else is the trusted release copy built from
-the source (stubs in place of solutions, hidden cases removed): the provided functions,
-classes and constants of a graded module, and every other module (solver, fast_layers,
-checks/, ...), whatever the submission holds.
+``FullyConnectedNet`` as a whole), and the helpers a student adds to a graded module or to a
+module where the course invites them (:data:`HELPER_MODULES`: the classic notebooks say that
+helper layers may go in ``layer_utils.py``). Everything else is the trusted release copy
+built from the source (stubs in place of solutions, hidden cases removed): the provided
+functions, classes and constants of a graded module, and every other module (solver,
+fast_layers, checks/, ...), whatever the submission holds.
 
 A graded module is assembled by :func:`assignment.checks.assemble.merge_module`, which the
 self-check uses too: the student's file with our provided code restored, helpers kept.

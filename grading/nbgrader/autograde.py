@@ -7,7 +7,8 @@ Once per batch, before the workers fork (:meth:`Pipeline.prepare`):
 - the grading course (``release.build_course``: staged source, config, gradebook) in
   ``OUT/.nbgrader``, or the one a previous batch left there, so that the formgrader's
   manual grades survive a regrade; its config runs notebooks in the confined kernel of
-  :mod:`grading.nbgrader.kernel` and renders feedback through :class:`grading.nbgrader.feedback.RedactHidden`;
+  :mod:`grading.nbgrader.kernel` and renders feedback through
+  :class:`grading.nbgrader.feedback.RedactHidden`;
 - the embedded dataset, generated once and copied into every kernel's sandbox;
 - the hardened :class:`~grading.hardened.Grader` with every reference output computed;
 - the isolation level of the kernels (the strongest that works here, as for the grader).

@@ -233,7 +233,8 @@ def config_text(
     """The ``nbgrader_config.py`` of ``course`` (see the module docstring for each setting)."""
     return "\n".join(
         [
-            "# Written by grading.nbgrader.course: rebuild it with Course.write_config rather than editing.",
+            "# Written by grading.nbgrader.course: rebuild it with Course.write_config rather "
+            "than editing.",
             "c = get_config()  # noqa: F821 (nbgrader provides it)",
             f"c.CourseDirectory.root = {str(course.root)!r}",
             f"c.CourseDirectory.course_id = {COURSE_ID!r}",

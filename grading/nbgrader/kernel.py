@@ -5,7 +5,8 @@ code. Left as it is, the kernel runs as the grader's user in the course folder a
 the gradebook (hidden tests in plain text) and the instructor's source. The kernel spec that
 :func:`install_kernel_spec` writes starts this file instead of ``ipykernel_launcher``::
 
-    python -I grading/nbgrader/kernel.py --isolation LEVEL --data DIR --hide PATH... -f CONNECTION_FILE
+    python -I grading/nbgrader/kernel.py --isolation LEVEL --data DIR --hide PATH... \
+        -f CONNECTION_FILE
 
 This launcher runs trusted, as the grader. It copies the kernel's working folder (the
 autograded submission, nbgrader's copy) into a :class:`grading.hardened.sandbox.Sandbox` without the

@@ -20,14 +20,14 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from grading.errors import CourseError, LeakError, ReleaseError
+from grading.errors import CourseError, ReleaseError
 from grading.layout import DATASETS, NOTEBOOKS, PACKAGE, REPO_ROOT
-from grading.nbgrader.course import CELL_TIMEOUT, Course, register
+from grading.nbgrader.course import Course
 from grading.release import notebook_transforms as nbt
 from grading.release import publish
-from grading.release.leaks import PUBLIC_DATA, Leak, check_release, fingerprint_lines
+from grading.release.leaks import PUBLIC_DATA, Leak, check_release
 from grading.release.stage import Staged, Stripped, check_source_root, stage_source
 from grading.release.strip import NotebookOf, source_line
 
@@ -51,11 +51,18 @@ class ReleaseReport:
 
 # -- the build -------------------------------------------------------------------------------
 
-def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "release", *,
-                  replace: bool = False, notebooks: Iterable[str] | None = None,
-                  notebook_of: NotebookOf | None = None,
-                  public_data: Iterable[str] = PUBLIC_DATA, repo_url: str | None = None,
-                  branch: str = "main") -> ReleaseReport:
+
+def build_release(
+    source_root: Path = REPO_ROOT,
+    out: Path = REPO_ROOT / "release",
+    *,
+    replace: bool = False,
+    notebooks: Iterable[str] | None = None,
+    notebook_of: NotebookOf | None = None,
+    public_data: Iterable[str] = PUBLIC_DATA,
+    repo_url: str | None = None,
+    branch: str = "main",
+) -> ReleaseReport:
     """Build the student release of ``source_root`` into ``out``.
 
     ``repo_url`` and ``branch``: the course's repository that the release is pushed to, which
@@ -73,21 +80,32 @@ def build_release(source_root: Path = REPO_ROOT, out: Path = REPO_ROOT / "releas
     with tempfile.TemporaryDirectory(prefix="release-build-") as tmp:
         course = Course(Path(tmp) / "course")
         course.setup()
-        staged = stage_source(source_root, course.source_dir, notebooks=notebooks,
-                              notebook_of=notebook_of)
+        staged = stage_source(
+            source_root, course.source_dir, notebooks=notebooks, notebook_of=notebook_of
+        )
         course.write_config(student_files=staged.student_files)
         generated = generate_notebooks(course, staged)
         built = Path(tmp) / "release"
         assemble(course.source_dir, generated, built)
         publish.customize(built, repo_url, branch)
-        check_release(built, fingerprints=staged.fingerprints,
-                      public_data=public_data, locate=lambda leak: _to_source(leak, staged))
+        check_release(
+            built,
+            fingerprints=staged.fingerprints,
+            public_data=public_data,
+            locate=lambda leak: _to_source(leak, staged),
+        )
         _empty(out)
         shutil.copytree(built, out, dirs_exist_ok=True)
     files = tuple(sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()))
-    return ReleaseReport(out, files, tuple(staged.notebooks), tuple(staged.stripped),
-                         staged.hidden_regions, tuple(staged.student_files),
-                         time.perf_counter() - start)
+    return ReleaseReport(
+        out,
+        files,
+        tuple(staged.notebooks),
+        tuple(staged.stripped),
+        staged.hidden_regions,
+        tuple(staged.student_files),
+        time.perf_counter() - start,
+    )
 
 
 def assemble(staged_dir: Path, generated: list[Path], dest: Path) -> None:
@@ -97,11 +115,15 @@ def assemble(staged_dir: Path, generated: list[Path], dest: Path) -> None:
         shutil.copyfile(notebook, dest / notebook.name)
     missing = sorted({p.name for p in staged_dir.glob("*.ipynb")} - {p.name for p in generated})
     if missing:
-        raise ReleaseError(f"{NOTEBOOKS}/{missing[0]}", None, "nbgrader generate_assignment "
-                           "wrote no student version of this notebook")
+        raise ReleaseError(
+            f"{NOTEBOOKS}/{missing[0]}",
+            None,
+            "nbgrader generate_assignment wrote no student version of this notebook",
+        )
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
 
 def generate_notebooks(course: Course, staged: Staged) -> list[Path]:
     """nbgrader's student notebooks; when nbgrader fails, the source cell to blame if known."""
@@ -127,11 +149,16 @@ def _check_out(out: Path, source_root: Path, replace: bool) -> Path:
         raise ReleaseError(out, None, "build_release: the output would contain the source tree")
     for inside in (PACKAGE, NOTEBOOKS, DATASETS, "grading", ".git"):
         if out.is_relative_to(source_root / inside):
-            raise ReleaseError(out, None, f"build_release: the output lies inside {inside}/ "
-                               "of the source")
+            raise ReleaseError(
+                out, None, f"build_release: the output lies inside {inside}/ of the source"
+            )
     if out.exists() and any(out.iterdir()) and not replace:
-        raise ReleaseError(out, None, "build_release: the output folder is not empty "
-                           "(pass replace=True to replace its contents)")
+        raise ReleaseError(
+            out,
+            None,
+            "build_release: the output folder is not empty "
+            "(pass replace=True to replace its contents)",
+        )
     return out
 
 
@@ -148,6 +175,7 @@ def _empty(folder: Path) -> None:
 def _top_notebooks(top: Path):
     def ignore(folder: str, names: list[str]) -> list[str]:
         return [n for n in names if n.endswith(".ipynb")] if Path(folder) == top else []
+
     return ignore
 
 

@@ -3,14 +3,14 @@
 The data ships with the release so that students can self-check without the reference code.
 Run `python -m grading expected` after changing a check or the reference.
 """
-from pathlib import Path
 
-from grading.util import atomic_write
+from pathlib import Path
 
 import numpy as np
 
 from assignment.checks import CATALOGUE, PUBLIC_EXPECTED, data_key, load_api, run_case
 from assignment.checks.core import NUMERIC_TOL, scaled_error, tolerance
+from grading.util import atomic_write
 
 
 def public_expected_arrays(reference=None):
@@ -51,7 +51,7 @@ def stale_entries(shipped: dict, fresh: dict) -> list[str]:
             numeric = {o.numeric for o in outputs.values() if o.numeric}
             prefix = data_key(check, case, "")
             for key in [k for k in fresh if k.startswith(prefix) and k in shipped]:
-                a, b, name = shipped[key], fresh[key], key[len(prefix):]
+                a, b, name = shipped[key], fresh[key], key[len(prefix) :]
                 if a.dtype != b.dtype or a.shape != b.shape:
                     stale.append(key)
                 elif b.dtype.kind not in "fc":

@@ -26,9 +26,22 @@ from grading.errors import LeakError
 
 MARKER_PHRASES = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 # Folders that hold instructor material (or build output that may) wherever they appear.
-INSTRUCTOR_DIRS = frozenset({"grading", "tests", ".git", "benchmarks", ".ci", "build", "release",
-                             "__pycache__", ".ipynb_checkpoints", "autograded", "submitted",
-                             "feedback"})
+INSTRUCTOR_DIRS = frozenset(
+    {
+        "grading",
+        "tests",
+        ".git",
+        "benchmarks",
+        ".ci",
+        "build",
+        "release",
+        "__pycache__",
+        ".ipynb_checkpoints",
+        "autograded",
+        "submitted",
+        "feedback",
+    }
+)
 INSTRUCTOR_FILES = frozenset({"gradebook.db", "nbgrader_config.py", "Makefile"})
 # A gradebook may go by another name; bytecode carries the reference even from a stub file.
 INSTRUCTOR_SUFFIXES = (".db", ".db-journal", ".sqlite", ".sqlite3", ".pyc", ".pyo")
@@ -55,8 +68,12 @@ def normalise(line: str) -> str:
     return " ".join(line.split())
 
 
-def fingerprint_lines(reference_lines: Iterable[str], public_code: Iterable[str] = (), *,
-                      min_chars: int = MIN_FINGERPRINT_CHARS) -> frozenset[str]:
+def fingerprint_lines(
+    reference_lines: Iterable[str],
+    public_code: Iterable[str] = (),
+    *,
+    min_chars: int = MIN_FINGERPRINT_CHARS,
+) -> frozenset[str]:
     """Normalised reference lines of at least ``min_chars``, as the scan looks for them.
 
     Each line counts with and without a leading comment mark or a trailing comment, so that
@@ -75,8 +92,12 @@ def fingerprint_lines(reference_lines: Iterable[str], public_code: Iterable[str]
     return frozenset(prints)
 
 
-def scan(root: Path, *, fingerprints: frozenset[str] = frozenset(),
-         public_data: Iterable[str] = PUBLIC_DATA) -> list[Leak]:
+def scan(
+    root: Path,
+    *,
+    fingerprints: frozenset[str] = frozenset(),
+    public_data: Iterable[str] = PUBLIC_DATA,
+) -> list[Leak]:
     """Every leak under ``root``, in path order (empty when the release is clean)."""
     root = Path(root)
     allowed = frozenset(public_data)
@@ -95,9 +116,13 @@ def scan(root: Path, *, fingerprints: frozenset[str] = frozenset(),
     return leaks
 
 
-def check_release(root: Path, *, fingerprints: frozenset[str] = frozenset(),
-                  public_data: Iterable[str] = PUBLIC_DATA,
-                  locate: Callable[[Leak], Leak] | None = None) -> None:
+def check_release(
+    root: Path,
+    *,
+    fingerprints: frozenset[str] = frozenset(),
+    public_data: Iterable[str] = PUBLIC_DATA,
+    locate: Callable[[Leak], Leak] | None = None,
+) -> None:
     """Raise :class:`LeakError` listing every leak under ``root``; return when it is clean.
 
     ``locate`` maps a leak in the scanned tree to the place it came from (the build names
@@ -107,8 +132,9 @@ def check_release(root: Path, *, fingerprints: frozenset[str] = frozenset(),
         raise LeakError([locate(leak) for leak in leaks] if locate else leaks)
 
 
-def _scan_file(path: Path, rel: str, fingerprints: frozenset[str], allowed: frozenset[str]
-               ) -> list[Leak]:
+def _scan_file(
+    path: Path, rel: str, fingerprints: frozenset[str], allowed: frozenset[str]
+) -> list[Leak]:
     name = path.name
     if name in INSTRUCTOR_FILES or name.endswith(INSTRUCTOR_SUFFIXES):
         return [Leak(rel, None, "instructor-only file")]
@@ -124,21 +150,31 @@ def _scan_file(path: Path, rel: str, fingerprints: frozenset[str], allowed: froz
     except UnicodeDecodeError:
         text = None
     if text is None or "\x00" in text:
-        return [Leak(rel, None, f"holds the marker {phrase!r}")
-                for phrase in MARKER_PHRASES if phrase.encode() in data][:1]
+        return [
+            Leak(rel, None, f"holds the marker {phrase!r}")
+            for phrase in MARKER_PHRASES
+            if phrase.encode() in data
+        ][:1]
     return _scan_lines(text.split("\n"), rel, fingerprints, None)
 
 
-def _scan_lines(lines: list[str], rel: str, fingerprints: frozenset[str], cell: int | None
-                ) -> list[Leak]:
+def _scan_lines(
+    lines: list[str], rel: str, fingerprints: frozenset[str], cell: int | None
+) -> list[Leak]:
     leaks = []
     for number, line in enumerate(lines, start=1):
         phrase = next((p for p in MARKER_PHRASES if p in line), None)
         if phrase:
             leaks.append(Leak(rel, number, f"holds the marker {phrase!r}", cell))
         elif fingerprints and (match := _fingerprint_in(normalise(line), fingerprints)):
-            leaks.append(Leak(rel, number, "holds a line of the reference solution or hidden "
-                              f"tests: {match[:60]!r}", cell))
+            leaks.append(
+                Leak(
+                    rel,
+                    number,
+                    f"holds a line of the reference solution or hidden tests: {match[:60]!r}",
+                    cell,
+                )
+            )
     return leaks
 
 
@@ -158,8 +194,9 @@ def _scan_notebook(data: bytes, rel: str, fingerprints: frozenset[str]) -> list[
         source = "".join(source) if isinstance(source, list) else source
         leaks.extend(_scan_lines(source.split("\n"), rel, fingerprints, index))
         if cell.get("outputs"):
-            leaks.append(Leak(rel, None, "cell holds outputs (a release ships them cleared)",
-                              index))
+            leaks.append(
+                Leak(rel, None, "cell holds outputs (a release ships them cleared)", index)
+            )
     if not leaks and any(p.encode() in data for p in MARKER_PHRASES):
         leaks.append(Leak(rel, None, "holds a marker outside the cell sources"))
     return leaks

@@ -45,15 +45,24 @@ def check_markers(nb: nbformat.NotebookNode, display: str) -> None:
         solution, grade = nbgrader_role(cell)
         for region in regions:
             if region.kind == SOLUTION and not solution:
-                raise StripError(display, region.begin, "solution markers in a cell that is not "
-                                 "an nbgrader solution cell", cell=index)
+                raise StripError(
+                    display,
+                    region.begin,
+                    "solution markers in a cell that is not an nbgrader solution cell",
+                    cell=index,
+                )
             if region.kind == HIDDEN and not (grade and cell.cell_type == "code" and not solution):
-                raise StripError(display, region.begin, "hidden-test markers outside an "
-                                 "nbgrader autograder-test cell", cell=index)
+                raise StripError(
+                    display,
+                    region.begin,
+                    "hidden-test markers outside an nbgrader autograder-test cell",
+                    cell=index,
+                )
 
 
-def reference_and_code_lines(nb: nbformat.NotebookNode, display: str
-                             ) -> tuple[list[str], list[str]]:
+def reference_and_code_lines(
+    nb: nbformat.NotebookNode, display: str
+) -> tuple[list[str], list[str]]:
     """(reference-only lines, public code lines) of a source notebook's cells.
 
     Reference-only: the inside of solution and hidden-test regions, and the whole of a
@@ -73,8 +82,11 @@ def reference_and_code_lines(nb: nbformat.NotebookNode, display: str
         for region in regions:
             reference.extend(region.body)
         if cell.cell_type == "code":
-            code.extend(line for number, line in enumerate(lines, start=1)
-                        if number not in inside and not line.lstrip().startswith("#"))
+            code.extend(
+                line
+                for number, line in enumerate(lines, start=1)
+                if number not in inside and not line.lstrip().startswith("#")
+            )
     return reference, code
 
 
@@ -90,8 +102,12 @@ def nbgrader_metadata_problem(nb: nbformat.NotebookNode) -> tuple[int, str] | No
     Asked only after ``generate_assignment`` failed, to point at the cell of the source
     notebook (nbgrader's own log names a temporary copy); importing nbgrader takes seconds.
     """
-    from nbgrader.nbgraderformat import (MetadataValidator, SchemaTooNewError, SchemaTooOldError,
-                                         ValidationError)
+    from nbgrader.nbgraderformat import (
+        MetadataValidator,
+        SchemaTooNewError,
+        SchemaTooOldError,
+        ValidationError,
+    )
 
     validator = MetadataValidator()
     owners: dict[str, int] = {}
@@ -106,7 +122,9 @@ def nbgrader_metadata_problem(nb: nbformat.NotebookNode) -> tuple[int, str] | No
         if meta and (meta.get("grade") or meta.get("solution") or meta.get("locked")):
             grade_id = meta.get("grade_id")
             if grade_id in owners:
-                return index, (f"nbgrader metadata: grade_id {grade_id!r} is also the id of "
-                               f"cell {owners[grade_id]}")
+                return index, (
+                    f"nbgrader metadata: grade_id {grade_id!r} is also the id of "
+                    f"cell {owners[grade_id]}"
+                )
             owners[grade_id] = index
     return None

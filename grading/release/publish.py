@@ -17,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from grading.release import setup_cell
 from grading.errors import ReleaseError
+from grading.release import setup_cell
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 # The README line that the release build replaces with the notebooks' Colab links.
@@ -39,8 +39,9 @@ def badge(url: str) -> str:
     return f"[![Open In Colab]({BADGE_IMAGE})]({url})"
 
 
-def customize(release: Path, repo_url: str | None = None,
-              branch: str = setup_cell.DEFAULT_BRANCH) -> list[str]:
+def customize(
+    release: Path, repo_url: str | None = None, branch: str = setup_cell.DEFAULT_BRANCH
+) -> list[str]:
     """Set-up cells, badges and README links of the release at ``release``; the notebooks
     changed, in order. A notebook without a set-up cell gets its badge only."""
     release = Path(release)
@@ -78,8 +79,10 @@ def _write_readme_links(readme: Path, repo_url: str | None, links: list[str]) ->
     if links:
         block = "Open a notebook in Colab from here:\n\n" + "\n".join(links)
     else:
-        block = (f"Your course's copy is at {repo_url}: in Colab, *File*, *Open notebook*, "
-                 "*GitHub*, and paste that address.")
+        block = (
+            f"Your course's copy is at {repo_url}: in Colab, *File*, *Open notebook*, "
+            "*GitHub*, and paste that address."
+        )
     readme.write_text(text.replace(README_MARK, block), encoding="utf-8")
 
 
@@ -100,12 +103,18 @@ def write_git(release: Path, branch: str = setup_cell.DEFAULT_BRANCH) -> str:
     push to the course's repository; the commit's id."""
     release = Path(release)
     identity = ["-c", "user.name=Course staff", "-c", "user.email=course@localhost"]
-    steps = (("init", ["init", "--quiet", "--initial-branch", branch]), ("add", ["add", "--all"]),
-             ("commit", [*identity, "commit", "--quiet", "-m", "Assignment 2 release"]),
-             ("rev-parse", ["rev-parse", "HEAD"]))
+    steps = (
+        ("init", ["init", "--quiet", "--initial-branch", branch]),
+        ("add", ["add", "--all"]),
+        ("commit", [*identity, "commit", "--quiet", "-m", "Assignment 2 release"]),
+        ("rev-parse", ["rev-parse", "HEAD"]),
+    )
     for step, args in steps:
         done = subprocess.run(["git", *args], cwd=release, capture_output=True, text=True)
         if done.returncode != 0:
-            raise ReleaseError(release, None, f"publish: git {step} failed: "
-                               f"{done.stderr.strip() or done.stdout.strip()}")
+            raise ReleaseError(
+                release,
+                None,
+                f"publish: git {step} failed: {done.stderr.strip() or done.stdout.strip()}",
+            )
     return done.stdout.strip()

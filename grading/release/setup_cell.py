@@ -117,8 +117,10 @@ def render(repo_url: str | None = None, branch: str = DEFAULT_BRANCH) -> str:
     """The set-up cell's source, cloning ``repo_url`` at ``branch`` on Colab when given."""
     for name, value in (("repo_url", repo_url or ""), ("branch", branch)):
         if any(c in value for c in "\n\r\"'\\") or value != value.strip():
-            raise ValueError(f"setup_cell.render: {name} must be one line without quotes, "
-                             f"backslashes or surrounding spaces, got {value!r}")
+            raise ValueError(
+                f"setup_cell.render: {name} must be one line without quotes, "
+                f"backslashes or surrounding spaces, got {value!r}"
+            )
     if not branch:
         raise ValueError("setup_cell.render: expected a branch name, got ''")
     return TEMPLATE.substitute(repo=repo_url or "", branch=branch, folder=DRIVE_FOLDER)

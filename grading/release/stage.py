@@ -29,11 +29,17 @@ from typing import Callable, Iterable
 
 from assignment.checks.assemble import HELPER_MODULES, PROVIDED
 from grading.errors import ReleaseError
-from grading.layout import DATASETS, NOTEBOOKS, PACKAGE, REPO_ROOT, curriculum_rank, select_notebooks
+from grading.layout import (
+    DATASETS,
+    NOTEBOOKS,
+    PACKAGE,
+    REPO_ROOT,
+    curriculum_rank,
+    select_notebooks,
+)
 from grading.release import notebook_transforms as nbt
 from grading.release.leaks import fingerprint_lines
-from grading.release.strip import (SOLUTION, NotebookOf, Region, code_lines, find_regions,
-                                   strip_file)
+from grading.release.strip import SOLUTION, NotebookOf, Region, code_lines, find_regions, strip_file
 
 # Top level of datasets/ only: the download tool, never the data. (The embedded-data
 # generator is a module of the package.)
@@ -72,8 +78,7 @@ class Staged:
     origins: dict[str, tuple[str, list[Region] | None]] = field(default_factory=dict)
 
     def add(self, other: Staged) -> None:
-        for name in ("files", "notebooks", "stripped", "student_files", "reference",
-                     "public_code"):
+        for name in ("files", "notebooks", "stripped", "student_files", "reference", "public_code"):
             getattr(self, name).extend(getattr(other, name))
         self.hidden_regions += other.hidden_regions
         self.origins.update(other.origins)
@@ -86,8 +91,8 @@ class Staged:
 
 # -- staging steps -------------------------------------------------------------------------
 
-def stage_package(source_root: Path, dest: Path, notebook_of: NotebookOf | None = None
-                  ) -> Staged:
+
+def stage_package(source_root: Path, dest: Path, notebook_of: NotebookOf | None = None) -> Staged:
     """Copy ``assignment/`` to ``dest`` with every ``.py`` stripped; ``notebook_of(qualname,
     path)`` names the notebook each stub points to (see :func:`notebook_index`)."""
     staged = Staged()
@@ -99,13 +104,18 @@ def stage_package(source_root: Path, dest: Path, notebook_of: NotebookOf | None 
         if _never_staged(path.relative_to(package)) or path.is_dir():
             continue
         if path.is_symlink():
-            raise ReleaseError(rel, None, "stage_package: links are not copied into a release; "
-                               "make it a plain file")
+            raise ReleaseError(
+                rel,
+                None,
+                "stage_package: links are not copied into a release; make it a plain file",
+            )
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".py":
             text = _read_text(path, rel)
-            of_file = (lambda qualname, rel=rel: notebook_of(qualname, rel)) if notebook_of else None
+            of_file = (
+                (lambda qualname, rel=rel: notebook_of(qualname, rel)) if notebook_of else None
+            )
             stripped, regions = strip_file(text, rel, notebook_of=of_file)
             target.write_text(stripped, encoding="utf-8", newline="")
             solutions = [r for r in regions if r.kind == SOLUTION]
@@ -132,8 +142,10 @@ def _write_provided(dest: Path, staged: Staged) -> None:
         top = region.qualname.split(".")[0]
         if top not in names[region.path]:
             names[region.path].append(top)
-    provided = {rel: {"names": tops, "text": (dest / rel).read_text(encoding="utf-8")}
-                for rel, tops in names.items()}
+    provided = {
+        rel: {"names": tops, "text": (dest / rel).read_text(encoding="utf-8")}
+        for rel, tops in names.items()
+    }
     if not provided:
         return
     target = dest / PROVIDED
@@ -175,11 +187,18 @@ def stage_notebook_assets(source_root: Path, dest: Path) -> Staged:
             continue
         source_rel = path.relative_to(source_root).as_posix()
         if path.is_symlink():
-            raise ReleaseError(source_rel, None, "stage_notebook_assets: links are not copied "
-                               "into a release; make it a plain file")
+            raise ReleaseError(
+                source_rel,
+                None,
+                "stage_notebook_assets: links are not copied into a release; make it a plain file",
+            )
         if inner.parts[0] in RESERVED_TOP:
-            raise ReleaseError(source_rel, None, "stage_notebook_assets: would overwrite the "
-                               f"release's own {inner.parts[0]}; rename it")
+            raise ReleaseError(
+                source_rel,
+                None,
+                "stage_notebook_assets: would overwrite the "
+                f"release's own {inner.parts[0]}; rename it",
+            )
         staged.add(_copy(path, dest / inner, inner.as_posix(), source_rel))
     return staged
 
@@ -191,8 +210,11 @@ def stage_datasets_tool(source_root: Path, dest: Path) -> Staged:
     if not folder.is_dir():
         return staged
     for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.is_symlink() and \
-                any(fnmatch.fnmatch(path.name, p) for p in DATASET_TOOL):
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and any(fnmatch.fnmatch(path.name, p) for p in DATASET_TOOL)
+        ):
             rel = f"{DATASETS}/{path.name}"
             staged.add(_copy(path, dest / rel, rel, rel))
     return staged
@@ -210,9 +232,13 @@ def stage_top_files(source_root: Path, dest: Path) -> Staged:
     return staged
 
 
-def stage_source(source_root: Path = REPO_ROOT, dest: Path | None = None, *,
-                 notebooks: Iterable[str] | None = None,
-                 notebook_of: NotebookOf | None = None) -> Staged:
+def stage_source(
+    source_root: Path = REPO_ROOT,
+    dest: Path | None = None,
+    *,
+    notebooks: Iterable[str] | None = None,
+    notebook_of: NotebookOf | None = None,
+) -> Staged:
     """Stage the release-safe files and the source notebooks into ``dest`` (an empty folder)."""
     source_root = check_source_root(source_root)
     if dest is None:
@@ -234,6 +260,7 @@ def stage_source(source_root: Path = REPO_ROOT, dest: Path | None = None, *,
 
 
 # -- notebooks -------------------------------------------------------------------------------
+
 
 def notebook_index(notebooks: dict[str, Path]) -> Callable[[str], str | None]:
     """``notebook_of(qualname, path=None)``: the notebook of the catalogue check of that name
@@ -260,10 +287,19 @@ def _checked_notebook(top: str, path: str) -> str | None:
     from assignment.checks import CATALOGUE
     from assignment.checks.api import MODULES
 
-    shorts = {short for short, dotted in MODULES.items()
-              if f"{PACKAGE}/{dotted.replace('.', '/')}.py" == path}
-    return next((c.notebook for c in CATALOGUE.values()
-                 if c.module in shorts and c.name.split(".")[0] == top), None)
+    shorts = {
+        short
+        for short, dotted in MODULES.items()
+        if f"{PACKAGE}/{dotted.replace('.', '/')}.py" == path
+    }
+    return next(
+        (
+            c.notebook
+            for c in CATALOGUE.values()
+            if c.module in shorts and c.name.split(".")[0] == top
+        ),
+        None,
+    )
 
 
 def student_regions(source_root: Path = REPO_ROOT) -> dict[str, tuple[str, ...]]:
@@ -277,14 +313,18 @@ def student_regions(source_root: Path = REPO_ROOT) -> dict[str, tuple[str, ...]]
         if _never_staged(path.relative_to(source_root / PACKAGE)):
             continue
         rel = path.relative_to(source_root).as_posix()
-        names = tuple(dict.fromkeys(r.qualname for r in find_regions(_read_text(path, rel), rel)
-                                    if r.kind == SOLUTION))
+        names = tuple(
+            dict.fromkeys(
+                r.qualname for r in find_regions(_read_text(path, rel), rel) if r.kind == SOLUTION
+            )
+        )
         if names:
             regions[rel] = names
     return regions
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
 
 def check_source_root(source_root: Path) -> Path:
     root = Path(source_root).resolve()
@@ -293,10 +333,8 @@ def check_source_root(source_root: Path) -> Path:
     return root
 
 
-
 def _never_staged(rel: Path) -> bool:
     return any(fnmatch.fnmatch(part, p) for part in rel.parts for p in NEVER_STAGED)
-
 
 
 def _read_text(path: Path, rel: str) -> str:
@@ -305,7 +343,6 @@ def _read_text(path: Path, rel: str) -> str:
             return handle.read()
     except UnicodeDecodeError as error:
         raise ReleaseError(rel, None, f"not UTF-8 text: {error.reason}") from None
-
 
 
 def _copy(path: Path, target: Path, rel: str, source_rel: str) -> Staged:

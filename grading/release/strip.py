@@ -25,9 +25,10 @@ from typing import Callable
 from assignment.checks.assemble import split_lines
 from grading.errors import StripError
 
-
 SOLUTION = "solution"
 HIDDEN = "hidden"
+# The longest line a stub may have: the release keeps the line length of the source.
+STUB_WIDTH = 100
 MARKERS = {
     ("BEGIN", SOLUTION): "### BEGIN SOLUTION",
     ("END", SOLUTION): "### END SOLUTION",
@@ -52,6 +53,7 @@ class Region:
     indent: str
     qualname: str | None
     body: tuple[str, ...]
+    kept: int = 0  # lines the strip step left in its place (the stub of a solution region)
 
 
 def find_markers(lines: list[str], path: str, *, cell: int | None = None) -> list[Region]:
@@ -59,6 +61,7 @@ def find_markers(lines: list[str], path: str, *, cell: int | None = None) -> lis
 
     ``lines`` may keep their endings; ``cell`` locates errors inside a notebook.
     """
+
     def fail(line: int, msg: str) -> StripError:
         return StripError(path, line, msg, cell=cell)
 
@@ -70,25 +73,37 @@ def find_markers(lines: list[str], path: str, *, cell: int | None = None) -> lis
             continue
         match = _EXACT.match(content)
         if match is None:
-            raise fail(number, "malformed marker: write it alone on its line, exactly like "
-                       f"'{MARKERS['BEGIN', SOLUTION]}'; got {content.strip()!r}")
+            raise fail(
+                number,
+                "malformed marker: write it alone on its line, exactly like "
+                f"'{MARKERS['BEGIN', SOLUTION]}'; got {content.strip()!r}",
+            )
         indent, verb, what = match.groups()
         kind = SOLUTION if what == "SOLUTION" else HIDDEN
         if verb == "BEGIN":
             if open_kind is not None:
-                raise fail(number, f"nested marker: {MARKERS['BEGIN', kind]!r} inside the "
-                           f"region opened at line {open_line}")
+                raise fail(
+                    number,
+                    f"nested marker: {MARKERS['BEGIN', kind]!r} inside the "
+                    f"region opened at line {open_line}",
+                )
             open_kind, open_line, open_indent = kind, number, indent
             continue
         if open_kind is None:
             raise fail(number, f"{MARKERS['END', kind]!r} without a BEGIN before it")
         if kind != open_kind:
-            raise fail(number, f"{MARKERS['END', kind]!r} closes the "
-                       f"{MARKERS['BEGIN', open_kind]!r} of line {open_line}")
+            raise fail(
+                number,
+                f"{MARKERS['END', kind]!r} closes the "
+                f"{MARKERS['BEGIN', open_kind]!r} of line {open_line}",
+            )
         if indent != open_indent:
-            raise fail(number, f"{MARKERS['END', kind]!r} is indented differently from its "
-                       f"BEGIN marker at line {open_line}")
-        body = tuple(l.rstrip("\r\n") for l in lines[open_line:number - 1])
+            raise fail(
+                number,
+                f"{MARKERS['END', kind]!r} is indented differently from its "
+                f"BEGIN marker at line {open_line}",
+            )
+        body = tuple(line.rstrip("\r\n") for line in lines[open_line : number - 1])
         regions.append(Region(kind, open_line, number, indent, None, body))
         open_kind = None
     if open_kind is not None:
@@ -109,19 +124,64 @@ def find_regions(text: str, path: str) -> list[Region]:
         if region.kind == SOLUTION:
             qualname = _enclosing_def(tree, region.begin)
             if qualname is None:
-                raise StripError(path, region.begin, "solution region outside any function or "
-                                 "method body: only code inside a def can be stubbed")
+                raise StripError(
+                    path,
+                    region.begin,
+                    "solution region outside any function or "
+                    "method body: only code inside a def can be stubbed",
+                )
             region = replace(region, qualname=qualname)
         named.append(region)
     return named
 
 
 def stub(region: Region, path: str, notebook: str | None) -> list[str]:
-    """The two lines that replace a solution region (without line endings)."""
+    """The lines that replace a solution region (without line endings): a comment and a
+    raise naming the function, wrapped to fit :data:`STUB_WIDTH` where needed."""
     where = f"write it in {path}" + (f" (see {notebook})" if notebook else "")
     message = f"{region.qualname}: not implemented yet; {where}"
-    return [f"{region.indent}# Your code for {region.qualname} goes here, in place of the raise below.",
-            f"{region.indent}raise NotImplementedError({json.dumps(message, ensure_ascii=False)})"]
+    indent = region.indent
+    comment = f"{indent}# Your code for {region.qualname} goes here, in place of the raise below."
+    if len(comment) > STUB_WIDTH:
+        comment = f"{indent}# Your code for {region.qualname} goes here."
+    one_line = f"{indent}raise NotImplementedError({_quoted(message)})"
+    if len(one_line) <= STUB_WIDTH:
+        return [comment, one_line]
+    inner = indent + "    "
+    pieces = _pieces(message, STUB_WIDTH - len(inner) - 2)
+    return [
+        comment,
+        f"{indent}raise NotImplementedError(",
+        *(f"{inner}{_quoted(piece)}" for piece in pieces),
+        f"{indent})",
+    ]
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _pieces(text: str, width: int) -> list[str]:
+    """``text`` cut into pieces whose quoted form fits ``width``, at the phrase breaks ("; ",
+    " (") where possible, else at spaces (a longer word stands alone); each piece but the
+    last keeps its trailing space, so that joined they are ``text``."""
+    phrases = [p for p in re.split(r"(?<=; )|(?<= )(?=\()", text) if p]
+    words = [w for phrase in phrases for w in _fit(phrase, width)]
+    pieces, current = [], ""
+    for word in words:
+        if current and len(_quoted(current + word)) > width:
+            pieces.append(current)
+            current = word
+        else:
+            current += word
+    return pieces + [current]
+
+
+def _fit(phrase: str, width: int) -> list[str]:
+    """``phrase`` whole if it fits ``width`` quoted, else its words (with their spaces)."""
+    if len(_quoted(phrase)) <= width:
+        return [phrase]
+    return re.findall(r"\S+\s*", phrase)
 
 
 def drop_hidden_tests(text: str, path: str) -> tuple[str, list[Region]]:
@@ -129,50 +189,59 @@ def drop_hidden_tests(text: str, path: str) -> tuple[str, list[Region]]:
     return _rewrite(text, path, {HIDDEN}, None)
 
 
-def strip_file(text: str, path: str, *, notebook_of: NotebookOf | None = None
-               ) -> tuple[str, list[Region]]:
+def strip_file(
+    text: str, path: str, *, notebook_of: NotebookOf | None = None
+) -> tuple[str, list[Region]]:
     """Both steps in one pass, so that errors quote the lines of the original file."""
     return _rewrite(text, path, {SOLUTION, HIDDEN}, notebook_of)
 
 
-def _rewrite(text: str, path: str, kinds: set[str], notebook_of: NotebookOf | None
-             ) -> tuple[str, list[Region]]:
+def _rewrite(
+    text: str, path: str, kinds: set[str], notebook_of: NotebookOf | None
+) -> tuple[str, list[Region]]:
     lines = split_lines(text)
     regions = [r for r in find_regions(text, path) if r.kind in kinds]
     out: list[str] = []
     origin: list[int] = []  # origin[i]: the source line that output line i + 1 comes from
+    done: list[Region] = []
     cursor = 1
     for region in regions:
-        out.extend(lines[cursor - 1:region.begin - 1])
+        out.extend(lines[cursor - 1 : region.begin - 1])
         origin.extend(range(cursor, region.begin))
         if region.kind == SOLUTION:
             notebook = notebook_of(region.qualname) if notebook_of else None
             ending = _ending(lines[region.begin - 1])
-            out.extend(l + ending for l in stub(region, path, notebook))
-            origin.extend([region.begin] * 2)
+            lines_of_stub = stub(region, path, notebook)
+            out.extend(line + ending for line in lines_of_stub)
+            origin.extend([region.begin] * len(lines_of_stub))
+            region = replace(region, kept=len(lines_of_stub))
+        done.append(region)
         cursor = region.end + 1
-    out.extend(lines[cursor - 1:])
+    out.extend(lines[cursor - 1 :])
     origin.extend(range(cursor, len(lines) + 1))
     result = "".join(out)
     try:
         ast.parse(result)
     except SyntaxError as error:
         line = origin[min(max(error.lineno or 1, 1), len(origin)) - 1] if origin else None
-        raise StripError(path, line, f"the stripped file does not parse ({error.msg}); a region "
-                         "must not leave an empty block behind (keep a statement outside it)"
-                         ) from None
-    return result, regions
+        raise StripError(
+            path,
+            line,
+            f"the stripped file does not parse ({error.msg}); a region "
+            "must not leave an empty block behind (keep a statement outside it)",
+        ) from None
+    return result, done
 
 
 def source_line(regions: list[Region], stripped_line: int) -> int:
     """The line of the original file that line ``stripped_line`` of the stripped file came from.
 
-    ``regions`` are those a strip step removed: a solution region left two stub lines in
-    place of its markers and body, a hidden-test region left none.
+    ``regions`` are those a strip step returned: a solution region left its stub's lines
+    (``kept``) in place of its markers and body, a hidden-test region left none.
     """
     shift = 0
     for region in sorted(regions, key=lambda r: r.begin):
-        kept = 2 if region.kind == SOLUTION else 0
+        kept = region.kept
         start = region.begin + shift  # where the region's replacement starts, stripped numbering
         if stripped_line < start:
             break
@@ -189,8 +258,16 @@ def code_lines(text: str, regions: list[Region]) -> list[str]:
     sees it anyway); a copy of it in a comment or docstring is still a leak.
     """
     inside = {n for r in regions for n in range(r.begin, r.end + 1)}
-    prose = {tokenize.COMMENT, tokenize.STRING, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-             tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER}
+    prose = {
+        tokenize.COMMENT,
+        tokenize.STRING,
+        tokenize.NL,
+        tokenize.NEWLINE,
+        tokenize.INDENT,
+        tokenize.DEDENT,
+        tokenize.ENCODING,
+        tokenize.ENDMARKER,
+    }
     numbers: set[int] = set()
     for token in tokenize.generate_tokens(io.StringIO(text).readline):
         if token.type not in prose:
@@ -228,4 +305,4 @@ def _enclosing_def(tree: ast.Module, line: int) -> str | None:
 
 
 def _ending(line: str) -> str:
-    return line[len(line.rstrip("\r\n")):] or "\n"
+    return line[len(line.rstrip("\r\n")) :] or "\n"

@@ -113,7 +113,8 @@ def test_conv_matches_torch_forward_and_all_grads(case, seed):
 
 
 def test_conv_matches_torch_on_the_notebook_timing_shape():
-    """The notebook's fast-versus-naive comparison: x (100, 3, 31, 31), w (25, 3, 3, 3), stride 2, pad 1."""
+    """The notebook's fast-versus-naive comparison: x (100, 3, 31, 31), w (25, 3, 3, 3),
+    stride 2, pad 1."""
     rng = np.random.default_rng(3)
     x, w, b = (
         rng.standard_normal((100, 3, 31, 31)),
@@ -454,7 +455,7 @@ def test_pool_backward_rejects_a_dout_of_the_wrong_shape():
             fl.max_pool_backward_fast(np.zeros((1, 2, 3, 3)), cache)
 
 
-# ---------------------------------------------------------------------------- geometry sweeps and kept work arrays
+# -- geometry sweeps and kept work arrays ---------------------------------------------------
 
 
 def random_conv_geometry(rng):

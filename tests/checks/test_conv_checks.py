@@ -157,9 +157,11 @@ BUGS = [
     (
         "max_pool_backward_naive",
         "layers",
-        "            k = window.reshape(N, C, -1).argmax(axis=2)  # (N, C) flat index in the window\n"
+        "            k = window.reshape(N, C, -1).argmax(axis=2)  # (N, C) flat index in the "
+        "window\n"
         "            dx[n, c, i * stride + k // pw, j * stride + k % pw] += dout[:, :, i, j]",
-        "            dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] += dout[:, :, i, j, None, None]",
+        "            dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] += dout[:, "
+        ":, i, j, None, None]",
         "only to the position of its maximum",
     ),
     (
@@ -173,7 +175,8 @@ BUGS = [
         "max_pool_backward_naive",
         "layers",
         'pool_param["pool_width"], pool_param["stride"]\n    ### BEGIN SOLUTION\n    N, C, _, _',
-        'pool_param["pool_width"], pool_param["pool_height"]\n    ### BEGIN SOLUTION\n    N, C, _, _',
+        'pool_param["pool_width"], pool_param["pool_height"]\n'
+        "    ### BEGIN SOLUTION\n    N, C, _, _",
         "max_pool_backward_naive",
     ),
     # spatial batchnorm

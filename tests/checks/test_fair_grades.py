@@ -92,7 +92,8 @@ def test_update_rule_may_change_w_in_place(reference_api, public_expected):
         reference_api,
         "optim",
         'v = config["momentum"] * config["velocity"] - config["learning_rate"] * dw',
-        'v = config["velocity"]\n    v *= config["momentum"]\n    v -= config["learning_rate"] * dw',
+        'v = config["velocity"]\n    v *= config["momentum"]\n'
+        '    v -= config["learning_rate"] * dw',
         within="sgd_momentum",
     )
     assert run_check("sgd_momentum", state_in_place, expected=public_expected).passed
@@ -280,9 +281,11 @@ def test_a_backward_check_names_the_forward_pass_its_cache_came_from(
 @pytest.mark.parametrize(
     "call",
     [
-        "from .fast_layers import conv_forward_fast\n    return conv_forward_fast(x, w, b, conv_param)",
+        "from .fast_layers import conv_forward_fast\n    return conv_forward_fast(x, w, b, "
+        "conv_param)",
         "from . import fast_layers\n    return fast_layers.conv_forward_fast(x, w, b, conv_param)",
-        "import torch\n    out = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w))\n"
+        "import torch\n    out = torch.nn.functional.conv2d(torch.from_numpy(x), "
+        "torch.from_numpy(w))\n"
         "    return out.numpy(), None",
     ],
 )

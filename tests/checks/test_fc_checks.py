@@ -204,8 +204,8 @@ def test_failure_message_teaches_the_shape_fix(reference_api, public_expected):
     )
     result = run_check("affine_backward", buggy, expected=public_expected, hidden=False)
     assert (
-        "affine_backward: dx has shape (2, 20) but x has shape (2, 4, 5); return dx with the shape of x"
-        in result.message
+        "affine_backward: dx has shape (2, 20) but x has shape (2, 4, 5); return dx with the "
+        "shape of x" in result.message
     )
 
 

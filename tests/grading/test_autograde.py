@@ -1,5 +1,5 @@
-"""Tests of grading/nbgrader/autograde.py: the full pipeline (nbgrader in a confined kernel, hardened
-grader, reconciliation, feedback) on the real source.
+"""Tests of grading/nbgrader/autograde.py: the full pipeline (nbgrader in a confined kernel,
+hardened grader, reconciliation, feedback) on the real source.
 
 The slow tests share one batch (``full_batch`` in conftest.py): the four samples, the
 reference a second time, a reference with a notebook that is not JSON and a broken zip,

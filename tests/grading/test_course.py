@@ -33,8 +33,10 @@ pytestmark = pytest.mark.grading
 NOTEBOOK = "FullyConnectedNets"
 STUB = (
     "    # Your code for affine_forward goes here, in place of the raise below.\n"
-    '    raise NotImplementedError("affine_forward: not implemented yet; write it in '
-    'assignment/layers.py (see FullyConnectedNets.ipynb)")\n'
+    "    raise NotImplementedError(\n"
+    '        "affine_forward: not implemented yet; write it in assignment/layers.py "\n'
+    '        "(see FullyConnectedNets.ipynb)"\n'
+    "    )\n"
 )
 # A shape-correct answer with wrong values: passes the public test, fails the hidden one.
 WRONG = "    out = np.zeros((x.shape[0], w.shape[1]))\n"

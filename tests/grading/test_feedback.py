@@ -29,7 +29,8 @@ HIDDEN = 'grade("affine_forward", hidden=True)'
 TRACEBACK = [
     "\x1b[0;31m---------------------------------------------------------------\x1b[0m",
     "\x1b[0;31mAssertionError\x1b[0m                Traceback (most recent call last)",
-    '\x1b[0;32m----> 4\x1b[0m \x1b[43mgrade\x1b[49m(\x1b[33m"affine_forward"\x1b[39m, hidden\x1b[38;5;241m=\x1b[39m\x1b[38;5;28;01mTrue\x1b[39;00m)',
+    '\x1b[0;32m----> 4\x1b[0m \x1b[43mgrade\x1b[49m(\x1b[33m"affine_forward"\x1b[39m, '
+    "hidden\x1b[38;5;241m=\x1b[39m\x1b[38;5;28;01mTrue\x1b[39;00m)",
     "\x1b[0;31mAssertionError\x1b[0m: affine_forward: dx has the wrong shape",
 ]
 

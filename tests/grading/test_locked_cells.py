@@ -1,5 +1,5 @@
-"""Tests of grading/nbgrader/locked_cells.py: a notebook whose nbgrader metadata or locked cells were
-edited is restored, not dropped, and flagged."""
+"""Tests of grading/nbgrader/locked_cells.py: a notebook whose nbgrader metadata or locked cells
+were edited is restored, not dropped, and flagged."""
 
 import copy
 

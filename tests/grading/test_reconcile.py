@@ -1,4 +1,5 @@
-"""Tests of grading/nbgrader/reconcile.py: hardened scores into the gradebook, disagreements flagged.
+"""Tests of grading/nbgrader/reconcile.py: hardened scores into the gradebook, disagreements
+flagged.
 
 The course is the fake source of test_release, graded once by nbgrader for one student (the
 release as it is: the test cell of affine_forward fails in the kernel, the warning cell

@@ -479,7 +479,8 @@ def test_planted_hidden_test_in_public_comment_fails_at_source_line(tmp_path):
     path = source / "assignment/layers.py"
     text = path.read_text().replace(
         '    """Provided: twice x."""',
-        '    """Provided: twice x."""\n    # ("affine_forward", 9876543210),  # seed kept for the grader only',
+        '    """Provided: twice x."""\n'
+        '    # ("affine_forward", 9876543210),  # seed kept for the grader only',
     )
     path.write_text(text)
     line = (
@@ -570,8 +571,22 @@ def test_real_release_ships_every_notebook_and_no_leak(real_build):
 
 
 @pytest.mark.slow
+def test_real_release_code_fits_100_columns_and_names_nothing_undefined(real_build):
+    """Do the student's files keep the source's line length, and does no stub leave a name
+    the code after it uses undefined (``return out, cache`` after a raise)?"""
+    pytest.importorskip("ruff")
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--line-length", "100",
+         "--select", "E501,F821", "--output-format", "concise", "assignment", "datasets"],
+        cwd=real_build.out, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
 def test_real_release_imports_and_stubs_raise_with_their_names(real_build):
-    """Does the real release import, and do its stubs raise NotImplementedError naming themselves?"""
+    """Does the real release import, and do its stubs raise NotImplementedError naming
+    themselves?"""
     stubs = sorted({(s.path, s.qualname) for s in real_build.stripped if "." not in s.qualname})
     code = "\n".join(
         [

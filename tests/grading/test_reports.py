@@ -1,4 +1,5 @@
-"""Tests of grading/hardened/reports.py: results.json, grades.csv and the table read results, never score."""
+"""Tests of grading/hardened/reports.py: results.json, grades.csv and the table read results, never
+score."""
 
 from __future__ import annotations
 

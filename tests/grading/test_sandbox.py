@@ -1,4 +1,5 @@
-"""Tests of grading/hardened/sandbox.py: limits, isolation levels, and what sandboxed code cannot reach."""
+"""Tests of grading/hardened/sandbox.py: limits, isolation levels, and what sandboxed code cannot
+reach."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ def _run(tmp_path: Path, cell: str, *, colab: bool = True, after: str = ""):
         text=True,
         timeout=300,
     )
-    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT=")), None)
+    line = next((text for text in done.stdout.splitlines() if text.startswith("RESULT=")), None)
     assert line, f"the runner failed:\n{done.stdout}\n{done.stderr}"
     return json.loads(line[len("RESULT=") :]), done.stdout + done.stderr
 
@@ -160,7 +160,7 @@ def test_finds_a_copy_nested_one_level_too_deep(tmp_path):
 
 
 def _one_sentence(output: str, start: str) -> str:
-    lines = [l for l in output.splitlines() if start in l]
+    lines = [text for text in output.splitlines() if start in text]
     assert len(lines) == 1, output
     assert "Traceback" not in output and "CalledProcessError" not in output, output
     assert "An exception has occurred" not in output and "Error" not in output, output
@@ -236,7 +236,8 @@ def test_no_source_notebook_drifts_from_the_template():
         cells = [c for c in nb.cells if setup_cell.is_setup_cell(c)]
         assert len(cells) == 1, f"{path.name}: expected one set-up cell, found {len(cells)}"
         assert cells[0].source == template, (
-            f"{path.name}: its set-up cell differs from grading/release/setup_cell.py; regenerate it "
+            f"{path.name}: its set-up cell differs from grading/release/setup_cell.py; "
+            "regenerate it "
             "with setup_cell.apply(nb, setup_cell.render())"
         )
 

@@ -1,5 +1,5 @@
-"""Tests of grading/hardened/stand_ins.py and the runner's proxies: the reference answers calls from the
-sandbox for the layers standing in, and nothing else."""
+"""Tests of grading/hardened/stand_ins.py and the runner's proxies: the reference answers calls
+from the sandbox for the layers standing in, and nothing else."""
 
 import numpy as np
 import pytest

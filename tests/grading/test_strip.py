@@ -13,6 +13,8 @@ from grading.errors import StripError
 from grading.release.strip import (
     HIDDEN,
     SOLUTION,
+    STUB_WIDTH,
+    Region,
     code_lines,
     drop_hidden_tests,
     find_markers,
@@ -20,6 +22,7 @@ from grading.release.strip import (
     source_line,
     split_lines,
     strip_file,
+    stub,
 )
 
 pytestmark = pytest.mark.grading
@@ -78,8 +81,10 @@ def test_solution_becomes_comment_and_raise_at_marker_indent():
     text = stripped(notebook_of=lambda q: "FullyConnectedNets.ipynb")
     assert (
         "    # Your code for relu_forward goes here, in place of the raise below.\n"
-        '    raise NotImplementedError("relu_forward: not implemented yet; write it in '
-        'assignment/layers.py (see FullyConnectedNets.ipynb)")\n'
+        "    raise NotImplementedError(\n"
+        '        "relu_forward: not implemented yet; write it in assignment/layers.py "\n'
+        '        "(see FullyConnectedNets.ipynb)"\n'
+        "    )\n"
     ) in text
     assert "np.maximum" not in text and "np.sum(scores)" not in text
 
@@ -97,6 +102,28 @@ def test_notebook_part_left_out_when_unknown():
     assert "(see" not in stripped()
 
 
+@pytest.mark.parametrize("indent", [0, 4, 8, 16])
+@pytest.mark.parametrize(
+    "qualname, path, notebook",
+    [
+        ("relu", "a.py", None),
+        ("ThreeLayerConvNet.__init__", "assignment/classifiers/cnn.py", "X.ipynb"),
+        ("f", "assignment/" + "deep/" * 30 + "m.py", "ConvolutionalNetworks.ipynb"),
+    ],
+)
+def test_stub_lines_fit_and_raise_the_whole_message(indent, qualname, path, notebook):
+    """Does every stub line fit in 100 characters (a path longer than that stands alone),
+    and does the raise still carry the whole message?"""
+    region = Region(SOLUTION, 2, 4, " " * indent, qualname, ())
+    lines = stub(region, path, notebook)
+    assert all(len(line) <= STUB_WIDTH for line in lines if len(path) < 80), lines
+    code = "\n".join(line[indent:] for line in lines)
+    with pytest.raises(NotImplementedError) as raised:
+        exec(compile(code, "stub", "exec"), {})
+    where = f"write it in {path}" + (f" (see {notebook})" if notebook else "")
+    assert str(raised.value) == f"{qualname}: not implemented yet; {where}"
+
+
 def test_everything_outside_regions_is_byte_identical():
     """Is every line outside the regions kept exactly (CRLF, form feed, trailing blanks)?"""
     source = (
@@ -110,10 +137,9 @@ def test_everything_outside_regions_is_byte_identical():
         for n, line in enumerate(split_lines(source), 1)
         if not any(r.begin <= n <= r.end for r in regions)
     ]
+    stubs = {r.begin for r in regions if r.kind == SOLUTION}
     kept = [
-        line
-        for line in split_lines(text)
-        if "Your code for" not in line and "NotImplementedError" not in line
+        line for n, line in enumerate(split_lines(text), 1) if source_line(regions, n) not in stubs
     ]
     assert kept == outside
     assert all(line.endswith("\r\n") for line in split_lines(text))
@@ -215,7 +241,7 @@ def test_source_line_maps_stripped_lines_back():
     source_lines = split_lines(SOURCE)
     for number, line in enumerate(split_lines(text), start=1):
         origin = source_line(regions, number)
-        if "Your code for" in line or "NotImplementedError" in line:
+        if any(r.kind == SOLUTION and r.begin == origin for r in regions):
             assert "### BEGIN SOLUTION" in source_lines[origin - 1]
         else:
             assert source_lines[origin - 1] == line
