@@ -13,10 +13,11 @@ From a notebook:
 It checks that every notebook was run from top to bottom without errors (Restart and run
 all), that every written answer is filled in and that the self-check cells ran, asks your
 student id once (kept in `.student_id`), and writes `<id>_assignment2.zip` in this folder:
-the notebooks, the `assignment/` package, your Part V weights when you saved them, and an
-HTML copy of each notebook with its plots for the graders to read. Save your notebooks
-first: it reads them from disk. It lists what the zip holds and warns of anything missing;
-hand in the zip as your course tells you.
+your id (`student_id.txt`, so a renamed zip is still yours), the notebooks, the
+`assignment/` package, your Part V weights when you saved them, and an HTML copy of each
+notebook with its plots for the graders to read. Save your notebooks first: it reads them
+from disk. It lists what the zip holds and warns of anything missing; hand in the zip as
+your course tells you.
 """
 
 import argparse
@@ -29,6 +30,8 @@ from pathlib import Path
 
 ZIP_SUFFIX = "_assignment2.zip"
 ID_FILE = ".student_id"
+# Inside the zip too, so that the grader knows whose it is whatever the file is renamed to.
+ID_IN_ZIP = "student_id.txt"
 # What the grader reads besides the notebooks (release-relative): the package and the
 # Part V weights that PyTorch.ipynb saves.
 PACKAGE = "assignment"
@@ -194,6 +197,7 @@ def submit(folder=None, student=None, ask=input, html=True):
     target = folder / f"{student}{ZIP_SUFFIX}"
     partial = target.with_suffix(".zip.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(ID_IN_ZIP, student + "\n")
         for rel in files:
             archive.write(folder / rel, rel)
         for name in present if html else ():

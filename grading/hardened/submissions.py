@@ -17,15 +17,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from assignment.submit import ID_IN_ZIP, ZIP_SUFFIX
 from grading.errors import GradingError
 
 # Folders that only add noise (or bytecode) to a submission.
 SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX"})
 _STUDENT = re.compile(r"^[^\x00-\x1f/\\.][^\x00-\x1f/\\]{0,99}$")
 
-
-# The end of the zip's name that `python -m assignment.submit` writes: <student>_assignment2.zip.
-SUBMIT_SUFFIX = "_assignment2"
 # Names of what a batch writes beside the students' folders.
 RESERVED_NAMES = frozenset({"grades.csv", "grades.csv.partial"})
 # What file managers and tools leave in a folder of submissions: skipped without a note.
@@ -82,7 +80,9 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
         if entry.is_dir(follow_symlinks=False):
             student = entry.name
         elif entry.is_file(follow_symlinks=False) and entry.name.lower().endswith(".zip"):
-            student = _zip_student(entry.name)
+            student, note = _zip_student(Path(entry.path))
+            if note:
+                skipped.append(note)
         else:
             skipped.append(f"{entry.name}: neither a folder nor a .zip")
             continue
@@ -102,11 +102,36 @@ def find_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
     return list(found.values()), skipped
 
 
-def _zip_student(name: str) -> str:
-    """``<id>_assignment2.zip`` (what ``python -m assignment.submit`` writes) -> ``<id>``;
-    any other ``<name>.zip`` -> ``<name>``."""
-    stem = name[:-4]
-    return stem[: -len(SUBMIT_SUFFIX)] if stem.lower().endswith(SUBMIT_SUFFIX) else stem
+def _zip_student(path: Path) -> tuple[str, str | None]:
+    """Whose zip this is, and a note when its name and contents disagree.
+
+    ``<id>_assignment2.zip`` (what ``python -m assignment.submit`` writes) is ``<id>``'s.
+    Another name (``submission.zip``, renamed by a course's upload system) is the id that
+    the zip's ``student_id.txt`` holds, else the name itself. The name wins a disagreement:
+    an id written inside a zip must not file it under another student."""
+    stem = path.name[: -len(".zip")]
+    named = path.name[: -len(ZIP_SUFFIX)] if path.name.lower().endswith(ZIP_SUFFIX) else None
+    inside = _id_inside(path)
+    if named is not None:
+        if inside is not None and inside != named:
+            return named, (
+                f"{path.name}: its {ID_IN_ZIP} says {inside!r}; graded as {named!r}, its name"
+            )
+        return named, None
+    return (inside if inside is not None else stem), None
+
+
+def _id_inside(path: Path) -> str | None:
+    """The id in the zip's top-level ``student_id.txt`` (one short line), if it has one."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(ID_IN_ZIP)
+            if info.file_size > 200 or info.flag_bits & 0x1:
+                return None
+            text = archive.read(info).decode("utf-8").strip()
+    except (KeyError, zipfile.BadZipFile, OSError, UnicodeDecodeError, EOFError):
+        return None
+    return text if _STUDENT.match(text) and "\n" not in text else None
 
 
 def unpack(

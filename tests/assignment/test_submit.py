@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -77,6 +78,7 @@ def test_finished_copy_gives_a_complete_zip_with_html(finished):
         "assignment/layers.py",
         "part5_weights.pt",
         "html/Dropout.html",
+        "student_id.txt",
     } <= names
     assert not any("__pycache__" in n or n.startswith("datasets/") for n in names)
     assert (finished / ".student_id").read_text().strip() == "s001"
@@ -132,6 +134,10 @@ def test_grader_reads_the_zip_as_the_folder(finished, tmp_path):
     with zipfile.ZipFile(zips / "s001_assignment2.zip") as archive:
         archive.extractall(folders / "s001")
     assert [s.student for s in find_submissions(zips)[0]] == ["s001"]
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    shutil.copyfile(zips / "s001_assignment2.zip", renamed / "submission.zip")
+    assert [s.student for s in find_submissions(renamed)[0]] == ["s001"]
     scores = []
     for folder in (zips, folders):
         out = tmp_path / f"grades-{folder.name}"

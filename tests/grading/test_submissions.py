@@ -51,6 +51,34 @@ def test_find_folders_and_zips_skipping_links_and_junk(tmp_path):
     assert any(n.startswith("notes.txt") for n in skipped)
 
 
+def _zip(path, student_id=None):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("assignment/layers.py", "x = 1\n")
+        if student_id is not None:
+            archive.writestr("student_id.txt", student_id)
+
+
+def test_a_zip_is_named_by_its_submit_name_else_by_the_id_inside(tmp_path):
+    """Is `<id>_assignment2.zip` <id>'s, a renamed zip the id its student_id.txt holds (else
+    its name), and does the name win a disagreement, with a note?"""
+    _zip(tmp_path / "s001_assignment2.zip")
+    _zip(tmp_path / "submission.zip", "s002\n")
+    _zip(tmp_path / "upload (3).zip", "../../etc\n")
+    _zip(tmp_path / "s004_assignment2.zip", "s001")
+    _zip(tmp_path / "carol.zip")
+    found, skipped = find_submissions(tmp_path)
+    assert sorted((s.student, s.path.name) for s in found) == [
+        ("carol", "carol.zip"),
+        ("s001", "s001_assignment2.zip"),
+        ("s002", "submission.zip"),
+        ("s004", "s004_assignment2.zip"),
+        ("upload (3)", "upload (3).zip"),
+    ]
+    assert skipped == [
+        "s004_assignment2.zip: its student_id.txt says 's001'; graded as 's004', its name"
+    ]
+
+
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(SubmissionError, match="expected a folder"):
         find_submissions(tmp_path / "nope")
