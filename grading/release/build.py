@@ -15,7 +15,10 @@ The same staging is the source of the grading course
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -83,6 +86,7 @@ def build_release(
         staged = stage_source(
             source_root, course.source_dir, notebooks=notebooks, notebook_of=notebook_of
         )
+        check_grade_cells(source_root, course.source_dir, staged, every_notebook=notebooks is None)
         course.write_config(student_files=staged.student_files)
         generated = generate_notebooks(course, staged)
         built = Path(tmp) / "release"
@@ -106,6 +110,63 @@ def build_release(
         tuple(staged.student_files),
         time.perf_counter() - start,
     )
+
+
+def check_grade_cells(
+    source_root: Path, staged_dir: Path, staged: Staged, *, every_notebook: bool = True
+) -> None:
+    """Fail the build, naming the notebook and cell, where a staged notebook's autograder
+    cells disagree with the source's check catalogue (a check without its cell, a cell
+    without its check, other points or another grade_id). Points are set in the catalogue
+    only; the cells must repeat them. With ``every_notebook``, a catalogue notebook missing
+    from the source fails too."""
+    catalogue = source_catalogue(source_root)
+    if catalogue is None:
+        return
+    stems = {name.removesuffix(".ipynb"): name for name in staged.notebooks}
+    for notebook in sorted({nb for nb, _ in catalogue.values()} - set(stems)):
+        if every_notebook:
+            names = sorted(n for n, (nb, _) in catalogue.items() if nb == notebook)
+            raise ReleaseError(
+                f"{NOTEBOOKS}/{notebook}.ipynb",
+                None,
+                f"missing: the catalogue has checks of this notebook ({', '.join(names)})",
+            )
+    for stem, name in stems.items():
+        display = staged.origins[name][0]
+        checks = {n: points for n, (nb, points) in catalogue.items() if nb == stem}
+        problems = nbt.grade_cell_problems(nbt.load(staged_dir / name, display), checks)
+        if problems:
+            cell, message = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ReleaseError(display, None, message + more, cell=cell)
+
+
+def source_catalogue(source_root: Path) -> dict[str, tuple[str, float]] | None:
+    """``{check: (notebook, points)}`` of the catalogue in ``source_root``'s package, read in
+    a fresh interpreter (the source being built, not the one running); None when the source
+    has no catalogue."""
+    script = (
+        "import json, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import assignment.checks as checks\n"
+        "catalogue = getattr(checks, 'CATALOGUE', None)\n"
+        "print(json.dumps(None if catalogue is None else\n"
+        "      {n: [c.notebook, c.points] for n, c in catalogue.items()}))\n"
+    )
+    if not (source_root / PACKAGE / "checks" / "__init__.py").is_file():
+        return None
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", script, str(source_root)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ReleaseError(
+            f"{PACKAGE}/checks", None, f"the check catalogue does not import: {last}"
+        )
+    found = json.loads(done.stdout)
+    return None if found is None else {n: (nb, points) for n, (nb, points) in found.items()}
 
 
 def assemble(staged_dir: Path, generated: list[Path], dest: Path) -> None:

@@ -128,3 +128,78 @@ def nbgrader_metadata_problem(nb: nbformat.NotebookNode) -> tuple[int, str] | No
                 )
             owners[grade_id] = index
     return None
+
+
+# How an autograder cell calls its check: the one line ``grade("name")``.
+GRADE_CALL = re.compile(r'^grade\("([^"]+)"\)$', re.MULTILINE)
+
+
+def grade_cell_problems(
+    nb: nbformat.NotebookNode, checks: dict[str, float]
+) -> list[tuple[int | None, str]]:
+    """Where the notebook's autograder cells disagree with the catalogue: ``(cell index or
+    None, what to change)`` for each problem. ``checks`` maps the names of this notebook's
+    catalogue checks to their points, which the catalogue alone decides."""
+    problems: list[tuple[int | None, str]] = []
+    found: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        names = GRADE_CALL.findall(cell.source)
+        if len(names) != 1:
+            problems.append(
+                (
+                    index,
+                    f"the autograder cell {meta.get('grade_id')!r} calls "
+                    f'grade("...") {len(names)} times; expected once',
+                )
+            )
+            continue
+        name = names[0]
+        if name not in checks:
+            problems.append(
+                (
+                    index,
+                    f'grade("{name}") is not a catalogue check of this '
+                    "notebook; add the check to assignment/checks or fix the name",
+                )
+            )
+            continue
+        if name in found:
+            problems.append(
+                (
+                    index,
+                    f"a second autograder cell for {name} (the first is "
+                    f"cell {found[name]}); keep one",
+                )
+            )
+            continue
+        found[name] = index
+        grade_id = "test_" + name.replace(".", "_")
+        if meta.get("grade_id") != grade_id:
+            problems.append(
+                (
+                    index,
+                    f"the cell of {name} has grade_id {meta.get('grade_id')!r};"
+                    f" the grader looks for {grade_id!r}",
+                )
+            )
+        if meta.get("points") != checks[name]:
+            problems.append(
+                (
+                    index,
+                    f"the cell of {name} gives {meta.get('points')} points, the "
+                    f"catalogue {checks[name]:g}; points are set in the catalogue, and "
+                    "the cell must say the same",
+                )
+            )
+    for name in sorted(set(checks) - set(found)):
+        problems.append(
+            (
+                None,
+                f"no autograder cell for the catalogue check {name} "
+                f'({checks[name]:g} points); add one calling grade("{name}")',
+            )
+        )
+    return problems

@@ -617,6 +617,50 @@ def test_real_release_imports_and_stubs_raise_with_their_names(real_build):
 
 
 @pytest.mark.slow
+def _autograder_cell(nb, name):
+    grade_id = "test_" + name.replace(".", "_")
+    return next(
+        i for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ("points", "the cell of affine_forward gives 5 points, the catalogue 2"),
+        ("grade_id", "the cell of affine_forward has grade_id 'test_affine'"),
+        ("removed", "no autograder cell for the catalogue check affine_forward (2 points)"),
+        ("unknown", 'grade("affine_forwards") is not a catalogue check of this notebook'),
+    ],
+)
+def test_grade_cells_that_disagree_with_the_catalogue_fail_the_build(tmp_path, change, words):
+    """Do points, ids and cells live in the catalogue: does a notebook cell that disagrees
+    with it, or a check without its cell, fail the build naming the notebook and cell?"""
+    source = copy_of_repository(tmp_path / "src")
+    path = source / "notebooks/FullyConnectedNets.ipynb"
+    nb = nbformat.read(str(path), 4)
+    index = _autograder_cell(nb, "affine_forward")
+    meta = nb.cells[index].metadata.nbgrader
+    if change == "points":
+        meta["points"] = 5
+    elif change == "grade_id":
+        meta["grade_id"] = "test_affine"
+    elif change == "removed":
+        del nb.cells[index]
+    else:
+        nb.cells[index].source = nb.cells[index].source.replace(
+            '"affine_forward"', '"affine_forwards"'
+        )
+    nbformat.write(nb, str(path))
+    error = build_fails(source, tmp_path)
+    where = "notebooks/FullyConnectedNets.ipynb" + (
+        "" if change == "removed" else f", cell {index}"
+    )
+    assert str(error).startswith(f"{where}: {words}"), str(error)
+
+
 def test_marker_planted_in_copy_of_repository_fails(tmp_path):
     """Does a marker planted in a copy of the real source fail the build at its line?"""
     source = copy_of_repository(tmp_path / "src")
