@@ -41,7 +41,9 @@ def _check(args):
     from grading.hardened.batch import check_one
     from grading.hardened.reports import render_table, results_json
 
-    report = check_one(args.submission, isolation=args.isolation, checks=args.only)
+    report = check_one(
+        args.submission, limits=_limits(args), isolation=args.isolation, checks=args.only
+    )
     if args.json:
         print(json.dumps(results_json(report.results, report.isolation), indent=2))
     else:
@@ -57,8 +59,10 @@ def _autograde(args):
             args.submissions,
             args.out,
             workers=args.workers,
+            limits=_limits(args),
             isolation=args.isolation,
             checks=args.only,
+            shard=args.shard,
         )
     else:
         from grading.nbgrader.autograde import autograde, describe_isolation
@@ -72,7 +76,14 @@ def _autograde(args):
                 "autograde: --only needs --checks-only (the full "
                 "pipeline grades every check of the course's notebooks)",
             )
-        full = autograde(args.submissions, args.out, workers=args.workers, isolation=args.isolation)
+        full = autograde(
+            args.submissions,
+            args.out,
+            workers=args.workers,
+            isolation=args.isolation,
+            limits=_limits(args),
+            shard=args.shard,
+        )
         summary = full.batch
         print(f"nbgrader course (formgrader, gradebook): {full.course}")
         print(f"notebook kernel isolation: {describe_isolation(full.kernel_isolation)}")
@@ -88,6 +99,19 @@ def _autograde(args):
     return 0
 
 
+def _merge(args):
+    from grading.hardened.merge_outputs import merge_outputs
+
+    summary = merge_outputs(args.outputs, args.out)
+    print(
+        f"merged {len(summary.students)} student(s) from {len(args.outputs)} folder(s); "
+        f"grades in {summary.csv}"
+    )
+    for note in summary.notes:
+        print(note)
+    return 0
+
+
 def _demo(args):
     from .demo import run_demo
 
@@ -96,7 +120,7 @@ def _demo(args):
 
 
 def _grader_options(parser):
-    from grading.hardened.sandbox import LEVELS
+    from grading.hardened.sandbox import LEVELS, Limits
 
     parser.add_argument(
         "--isolation",
@@ -108,6 +132,13 @@ def _grader_options(parser):
         action="append",
         metavar="CHECK",
         help="run this check only (repeat for more); default: every check",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="time the hardened grader may take over one submission, all checks together "
+        f"(default: {Limits().submission_s:g})",
     )
 
 
@@ -156,8 +187,27 @@ def build_parser():
         help="the hardened grader alone (no notebook execution)",
     )
     autograde.add_argument("--workers", type=_positive, default=1, help="parallel workers")
+    autograde.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="grade slice I of N (the students sorted by id, every N-th from the I-th), "
+        "so N machines each grade one into a folder of their own; join them with merge",
+    )
     _grader_options(autograde)
     autograde.set_defaults(func=_autograde)
+
+    merge = verbs.add_parser(
+        "merge", help="join the grade folders of several batches (shards) into one"
+    )
+    merge.add_argument("outputs", type=Path, nargs="+", help="grade folders (only read)")
+    merge.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for the joined grades (an earlier merge there is updated)",
+    )
+    merge.set_defaults(func=_merge)
 
     demo = verbs.add_parser("demo", help="release, sample submissions, full autograde, grade table")
     demo.add_argument("--out", type=Path, default=Path("build/demo"), help="folder for everything")
@@ -174,6 +224,32 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _shard(text):
+    from grading.errors import GradingError
+    from grading.hardened.batch import parse_shard
+
+    try:
+        return parse_shard(text)
+    except GradingError as error:
+        raise argparse.ArgumentTypeError(error.msg) from None
+
+
+def _limits(args):
+    from grading.hardened.sandbox import Limits
+
+    return Limits() if args.timeout is None else Limits(submission_s=args.timeout)
 
 
 def main(argv=None):

@@ -2,8 +2,15 @@
 
     summary = grade_batch(Path("submissions"), Path("grades"), grade_one=checks_only(grader))
 
-writes ``grades/<student>/results.json`` (Gradescope format) for every submission and
-``grades/grades.csv`` (one row per student per check). ``grade_one(student, root,
+writes ``grades/<student>/results.json`` (Gradescope format) for every submission,
+``grades/grades.csv`` (one row per student per check) and ``grades/summary.csv`` (one row
+per student: a score and a maximum per notebook, the total, the flagged checks). Grading
+into a folder that already holds grades replaces the rows of the students graded now and
+keeps everyone else's (their folders are not touched), so one student can be regraded
+alone. ``shard=(i, n)`` grades one slice of the submissions, for n machines that each grade
+one into a folder of their own (:mod:`grading.hardened.merge_outputs` joins them): the
+students sorted by id, every n-th starting at the i-th (1-based), so ``(1, 2)`` grades the
+1st, 3rd, 5th... and ``(2, 2)`` the 2nd, 4th... ``grade_one(student, root,
 student_out) -> Graded`` grades one unpacked submission; :func:`checks_only` is the
 hardened grader alone, and a fuller grader (nbgrader autograde, then reconciliation) plugs
 in the same way. Each submission is unpacked and graded in a forked child process: a
@@ -26,8 +33,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from assignment.checks import CATALOGUE, CaseOutcome, CheckResult
+from grading.errors import GradingError
 from grading.hardened.grader import Grader, HardenedReport
-from grading.hardened.reports import grade_rows, write_grades_csv, write_results_json
+from grading.hardened.reports import (
+    GRADES_CSV,
+    grade_rows,
+    merge_grade_rows,
+    read_grades_csv,
+    write_grade_tables,
+    write_results_json,
+)
 from grading.hardened.sandbox import Limits
 from grading.hardened.submissions import Submission, find_submissions, unpack
 
@@ -48,6 +63,9 @@ class Graded:
 
 
 GradeOne = Callable[[str, Path, Path], Graded]
+# Seconds a submission's child may take beyond the grader's own budget (Limits.submission_s):
+# unpacking, and the grader's setup; past it the child is killed.
+CHILD_SLACK_S = 300
 
 
 @dataclass
@@ -97,10 +115,11 @@ def autograde_checks_only(
     limits: Limits = Limits(),
     isolation: str | None = None,
     checks: list[str] | None = None,
+    shard: tuple[int, int] | None = None,
     progress: bool = True,
 ) -> BatchSummary:
     """The hardened grader alone over a folder of submissions (``autograde --checks-only``);
-    ``checks`` names the checks to run (default: all).
+    ``checks`` names the checks to run (default: all); ``shard`` as for :func:`grade_batch`.
 
     The trusted copy and every reference output are built once, before the workers fork.
     """
@@ -114,6 +133,8 @@ def autograde_checks_only(
             workers=workers,
             work=Path(work) / "submissions",
             checks=grader.checks,
+            timeout_s=limits.submission_s + CHILD_SLACK_S,
+            shard=shard,
             progress=progress,
         )
 
@@ -127,19 +148,26 @@ def grade_batch(
     work: Path | None = None,
     checks: Iterable = None,
     timeout_s: float = 3600.0,
+    shard: tuple[int, int] | None = None,
     progress: bool = True,
 ) -> BatchSummary:
-    """Grade every submission in ``submissions`` into ``out``; see the module docstring.
+    """Grade every submission in ``submissions`` (or the slice ``shard`` = (i, n) of them)
+    into ``out``; see the module docstring.
 
     ``checks`` (default: the catalogue) gives the rows written for a submission whose
     grading failed as a whole. ``work`` is a private scratch folder (default: a new
-    temporary one, removed at the end).
+    temporary one, removed at the end). An existing ``out/grades.csv`` that cannot be read
+    back is refused (GradingError) before anything is graded.
     """
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"grade_batch: workers must be a positive whole number, got {workers!r}")
+    check_shard(shard)
     start = time.monotonic()
     found, skipped = find_submissions(Path(submissions))
+    if shard is not None:
+        found = found[shard[0] - 1 :: shard[1]]
     out = Path(out)
+    kept = read_grades_csv(out / GRADES_CSV)
     out.mkdir(parents=True, exist_ok=True)
     checks = list(CATALOGUE.values()) if checks is None else list(checks)
     own_work = work is None
@@ -162,14 +190,40 @@ def grade_batch(
                 summary.failed[student] = outcome.splitlines()[0]
             write_results_json(folder / "results.json", results, isolation, output=extra)
             rows[student] = grade_rows(student, results)
-        summary.csv = write_grades_csv(
-            out / "grades.csv", [row for s in sorted(rows) for row in rows[s]]
-        )
+        summary.csv = write_grade_tables(out, merge_grade_rows(kept, rows))
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
     summary.seconds = time.monotonic() - start
     return summary
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (the command line's ``--shard``) as ``(I, N)``."""
+    try:
+        first, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        first = count = 0
+    return check_shard((first, count), given=text)
+
+
+def check_shard(shard: tuple[int, int] | None, given=None) -> tuple[int, int] | None:
+    """``shard`` if it is None or (i, n) with 1 <= i <= n; else a GradingError."""
+    if shard is None:
+        return None
+    if (
+        not isinstance(shard, tuple)
+        or len(shard) != 2
+        or not all(type(x) is int for x in shard)
+        or not 1 <= shard[0] <= shard[1]
+    ):
+        raise GradingError(
+            None,
+            None,
+            "shard: expected I/N, whole numbers with 1 <= I <= N (2/4 grades the second "
+            f"of four slices), got {shard if given is None else given!r}",
+        )
+    return shard
 
 
 def _run_all(

@@ -1,5 +1,6 @@
-"""Renderings of check results: Gradescope's results.json, grades.csv rows; the terminal
-table is the self-check's (:func:`assignment.check.render_table`).
+"""Renderings of check results: Gradescope's results.json, grades.csv rows and the
+per-student summary.csv; the terminal table is the self-check's
+(:func:`assignment.check.render_table`).
 
 Each function reads :class:`CheckResult` objects and never re-scores. A message names the
 case(s) it happened in ("[hidden case 'batch of 1']"); a hidden case's message is the
@@ -12,21 +13,30 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from assignment.check import as_points, feedback, render_table
 from assignment.checks import CheckResult
+from grading.errors import GradingError
+from grading.layout import curriculum_rank
 from grading.util import atomic_write, write_text_atomically
 
 CSV_FIELDS = ("student", "notebook", "check", "score", "max_score", "status", "flagged", "message")
+GRADES_CSV = "grades.csv"
+SUMMARY_CSV = "summary.csv"
 __all__ = [
     "CSV_FIELDS",
     "feedback",
     "grade_rows",
     "render_table",
     "results_json",
+    "merge_grade_rows",
+    "read_grades_csv",
+    "summary_table",
+    "write_grade_tables",
     "write_grades_csv",
     "write_results_json",
+    "write_summary_csv",
 ]
 
 
@@ -90,9 +100,134 @@ def write_grades_csv(path: Path, rows: Iterable[dict]) -> Path:
     return atomic_write(Path(path), write)
 
 
+def read_grades_csv(path: Path) -> list[dict]:
+    """The rows of an existing grades.csv (none when there is no file), to be kept by a
+    regrade or joined by a merge.
+
+    A file that is not a grades.csv of this kit (another header, a row cut short, a score
+    that is not a number, a student that is not a plain folder name) raises a GradingError
+    naming it: rewriting it would lose grades silently."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = tuple(reader.fieldnames or ())
+            if header != CSV_FIELDS:
+                raise _unreadable(path, None, f"expected the columns {', '.join(CSV_FIELDS)}")
+            rows = []
+            for row in reader:
+                line = reader.line_num
+                if None in row or None in row.values():
+                    raise _unreadable(path, line, f"expected {len(CSV_FIELDS)} cells in the row")
+                row = {k: _uncell(v) for k, v in row.items()}
+                if not _plain_name(row["student"]):
+                    raise _unreadable(path, line, f"student {row['student']!r} is no folder name")
+                try:
+                    float(row["score"]), float(row["max_score"])
+                except ValueError:
+                    raise _unreadable(path, line, "score and max_score must be numbers") from None
+                rows.append(row)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise _unreadable(path, None, str(error)) from None
+    return rows
+
+
+def merge_grade_rows(kept: Iterable[dict], graded: Mapping[str, list[dict]]) -> list[dict]:
+    """``kept`` rows of students not in ``graded`` plus every row of ``graded`` ({student:
+    rows}): a student graded again has exactly this grading's rows. Ordered by student, each
+    student's rows in the order they came."""
+    rows = [row for row in kept if row["student"] not in graded]
+    rows += [row for student_rows in graded.values() for row in student_rows]
+    return sorted(rows, key=lambda row: row["student"])
+
+
+def summary_table(rows: Iterable[dict]) -> tuple[list[str], list[dict]]:
+    """The per-student summary of grades.csv rows: the columns, and one row per student
+    with ``<notebook> score`` and ``<notebook> max`` for every notebook graded (curriculum
+    order; empty where a student has no check of it), ``total``, ``max`` and ``flagged``
+    (how many checks were flagged for review)."""
+    students: dict[str, dict] = {}
+    notebooks = set()
+    for row in rows:
+        notebooks.add(row["notebook"])
+        per = students.setdefault(row["student"], {"flagged": 0, "notebooks": {}})
+        score, top = per["notebooks"].get(row["notebook"], (0.0, 0.0))
+        per["notebooks"][row["notebook"]] = (
+            score + float(row["score"]),
+            top + float(row["max_score"]),
+        )
+        per["flagged"] += row["flagged"] == "yes"
+    order = sorted(notebooks, key=curriculum_rank)
+    fields = ["student"]
+    for notebook in order:
+        fields += [f"{notebook} score", f"{notebook} max"]
+    fields += ["total", "max", "flagged"]
+    table = []
+    for student in sorted(students):
+        per = students[student]
+        line = {"student": student, "flagged": per["flagged"]}
+        for notebook, (score, top) in per["notebooks"].items():
+            line[f"{notebook} score"], line[f"{notebook} max"] = as_points(score), as_points(top)
+        line["total"] = as_points(sum(s for s, _ in per["notebooks"].values()))
+        line["max"] = as_points(sum(t for _, t in per["notebooks"].values()))
+        table.append(line)
+    return fields, table
+
+
+def write_summary_csv(path: Path, rows: Iterable[dict]) -> Path:
+    """Write summary.csv (:func:`summary_table` of grades.csv ``rows``) atomically."""
+    fields, table = summary_table(rows)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields, restval="")
+            writer.writeheader()
+            for line in table:
+                writer.writerow({k: _cell(v) for k, v in line.items()})
+
+    return atomic_write(Path(path), write)
+
+
+def write_grade_tables(out: Path, rows: list[dict]) -> Path:
+    """Write ``out/grades.csv`` (the long form, ``rows`` as given) and ``out/summary.csv``
+    from it; return the path of grades.csv."""
+    path = write_grades_csv(Path(out) / GRADES_CSV, rows)
+    write_summary_csv(Path(out) / SUMMARY_CSV, rows)
+    return path
+
+
+def _plain_name(student: str) -> bool:
+    """Usable as the name of a student's folder beside the tables."""
+    return (
+        bool(student)
+        and Path(student).name == student
+        and not student.startswith(".")
+        and student.removesuffix(".partial") not in (GRADES_CSV, SUMMARY_CSV)
+    )
+
+
+def _unreadable(path: Path, line: int | None, why: str) -> GradingError:
+    return GradingError(
+        path,
+        line,
+        f"not a grades.csv this grader can keep ({why}); it was left as it is: move it "
+        "aside or repair it, then grade again",
+    )
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value):
     """A text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is
     quoted with a leading apostrophe; numbers are left as they are."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
+
+
+def _uncell(text: str) -> str:
+    """The value :func:`_cell` quoted (writing it again quotes it the same way)."""
+    return text[1:] if text[:1] == "'" and text[1:2] in _FORMULA_STARTS else text

@@ -51,8 +51,9 @@ from pathlib import Path
 from typing import Iterable
 
 from grading.errors import GradingError
-from grading.hardened.batch import BatchSummary, Graded, grade_batch
+from grading.hardened.batch import BatchSummary, Graded, check_shard, grade_batch
 from grading.hardened.grader import Grader
+from grading.hardened.reports import GRADES_CSV, read_grades_csv
 from grading.hardened.sandbox import DESCRIPTIONS, Limits, detect_isolation, level_of
 from grading.layout import REPO_ROOT
 from grading.nbgrader import feedback, kernel, locked_cells
@@ -283,17 +284,22 @@ def autograde(
     notebooks: Iterable[str] | None = None,
     isolation: str | None = None,
     limits: Limits = Limits(),
+    shard: tuple[int, int] | None = None,
     progress: bool = True,
 ) -> AutogradeSummary:
-    """The full pipeline over a folder of submissions (``python -m grading autograde``).
+    """The full pipeline over a folder of submissions (``python -m grading autograde``), or
+    the slice ``shard`` of them (see :func:`grading.hardened.batch.grade_batch`).
 
     Writes ``out/<student>/results.json``, ``out/<student>/feedback/*.html``,
-    ``out/<student>/grading.log``, ``out/grades.csv`` and the course (gradebook with the
-    reconciled scores, autograded notebooks for the formgrader) in ``out/.nbgrader``.
+    ``out/<student>/grading.log``, ``out/grades.csv``, ``out/summary.csv`` and the course
+    (gradebook with the reconciled scores, autograded notebooks for the formgrader) in
+    ``out/.nbgrader``.
     ``notebooks`` limits a new course to those notebooks (default: all of the source).
     """
     start = time.monotonic()
     out = Path(out)
+    check_shard(shard)
+    read_grades_csv(out / GRADES_CSV)  # refuse one that a regrade would lose, before the setup
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="grading-autograde-") as work:
         pipeline = Pipeline.prepare(
@@ -313,6 +319,7 @@ def autograde(
             work=Path(work) / "submissions",
             checks=pipeline.grader.checks,
             timeout_s=limits.submission_s + NBGRADER_BUDGET_S + SLACK_S,
+            shard=shard,
             progress=progress,
         )
     return AutogradeSummary(
