@@ -112,6 +112,17 @@ def _merge(args):
     return 0
 
 
+def _gradescope(args):
+    from grading.hardened.gradescope import write_bundle
+
+    bundle = write_bundle(args.out)
+    print(
+        f"wrote {bundle.zip} ({len(bundle.files)} files; unzipped in {bundle.folder}): "
+        "upload it as the autograder of a Gradescope programming assignment"
+    )
+    return 0
+
+
 def _demo(args):
     from .demo import run_demo
 
@@ -208,6 +219,10 @@ def build_parser():
         help="folder for the joined grades (an earlier merge there is updated)",
     )
     merge.set_defaults(func=_merge)
+
+    gradescope = verbs.add_parser("gradescope", help="write the Gradescope autograder zip")
+    gradescope.add_argument("--out", type=Path, required=True, help="folder for autograder.zip")
+    gradescope.set_defaults(func=_gradescope)
 
     demo = verbs.add_parser("demo", help="release, sample submissions, full autograde, grade table")
     demo.add_argument("--out", type=Path, default=Path("build/demo"), help="folder for everything")
