@@ -25,7 +25,9 @@ SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX
 _STUDENT = re.compile(r"^[^\x00-\x1f/\\.][^\x00-\x1f/\\]{0,99}$")
 
 # Names of what a batch writes beside the students' folders.
-RESERVED_NAMES = frozenset({"grades.csv", "grades.csv.partial"})
+RESERVED_NAMES = frozenset(
+    {"grades.csv", "grades.csv.partial", "summary.csv", "summary.csv.partial"}
+)
 # What file managers and tools leave in a folder of submissions: skipped without a note.
 QUIET_NAMES = frozenset({".git", ".ipynb_checkpoints", ".DS_Store", "__MACOSX"})
 

@@ -262,3 +262,14 @@ def test_cli_grades_one_shard(samples, tmp_path, capsys):
     assert main([*argv, "--shard", "2/2", "--timeout", "300"]) == 0
     assert "graded 1 submission(s)" in capsys.readouterr().out
     assert scores(out) == {("bo", CHECK): str(POINTS)} and not (out / "ada").exists()
+
+
+def test_a_submission_named_like_a_table_is_skipped(tmp_path):
+    """Is a submission named summary.csv skipped (its folder would take the table's place)?"""
+    (tmp_path / "subs" / "summary.csv").mkdir(parents=True)
+    (tmp_path / "subs" / "ada").mkdir()
+    summary = grade_batch(
+        tmp_path / "subs", tmp_path / "out", grade_one=stand_in(RESULTS), progress=False
+    )
+    assert summary.graded == ["ada"] and "summary.csv" in summary.skipped[0]
+    assert (tmp_path / "out" / "summary.csv").is_file()
