@@ -95,10 +95,15 @@ def merge_outputs(inputs: Iterable[Path], out: Path) -> MergeSummary:
 
 
 def _refuse_overlaps(inputs: list[Path], out: Path) -> None:
-    """An input inside ``out`` (or ``out`` inside an input) would be read while written."""
+    """An input inside ``out`` (or ``out`` inside an input) would be read while written; an
+    input named twice would join its rows twice."""
     where = out.resolve()
+    seen: dict[Path, Path] = {}
     for folder in inputs:
         here = folder.resolve()
+        if here in seen:
+            raise GradingError(folder, None, f"merge: named twice ({seen[here]} is the same)")
+        seen[here] = folder
         if here == where or here.is_relative_to(where) or where.is_relative_to(here):
             raise GradingError(
                 folder,

@@ -190,10 +190,12 @@ def test_merge_updates_an_earlier_merge_and_notes_courses(tmp_path, capsys):
     assert {r["student"] for r in read_csv(tmp_path / "all" / "grades.csv")} == {"ada", "bo"}
 
 
-def test_merge_refuses_to_write_into_an_input(tmp_path):
+def test_merge_refuses_to_write_into_an_input_or_an_input_twice(tmp_path):
     one = stand_in_batch(tmp_path, "one", ["ada"])
     with pytest.raises(GradingError, match="only read"):
         merge_outputs([one], one / "all")
+    with pytest.raises(GradingError, match="named twice"):
+        merge_outputs([one, one], tmp_path / "all")
 
 
 @pytest.mark.parametrize(
