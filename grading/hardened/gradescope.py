@@ -29,6 +29,7 @@ import dataclasses
 import fnmatch
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -59,12 +60,12 @@ ZIP_NAME = "autograder.zip"
 BUNDLED_DIRS = (PACKAGE, "grading", NOTEBOOKS)
 BUNDLED_FILES = ("requirements.txt", "constraints.txt", f"{DATASETS}/get_datasets.py")
 SKIPPED = ("__pycache__", "*.pyc", "*.pyo", ".ipynb_checkpoints", "*.partial")
-NOTEBOOK_ASSETS = ("*.ipynb",)  # the pictures of notebooks/ are for students only
 UPLOAD_HINT = (
     "upload the folder that holds assignment/ and the notebooks, or the zip that "
     "`python -m assignment.submit` writes"
 )
 
+# The template of setup.sh; {torch} is the version constraints.txt pins.
 SETUP_SH = """\
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image: Python 3.11
@@ -86,7 +87,7 @@ if ! "$PYTHON" -m venv /autograder/venv; then
 fi
 PIP="/autograder/venv/bin/python -m pip"
 $PIP install --upgrade pip
-$PIP install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+$PIP install torch=={torch} --index-url https://download.pytorch.org/whl/cpu
 $PIP install -c constraints.txt -r requirements.txt
 # Part V is graded on CIFAR-10's test images, as students trained for; without this line
 # the grader uses the embedded stand-in and its lower accuracy thresholds.
@@ -113,7 +114,7 @@ fi
 exit "$status"
 """
 
-SCRIPTS = {"setup.sh": SETUP_SH, "run_autograder": RUN_AUTOGRADER}
+SCRIPTS = ("setup.sh", "run_autograder")
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,11 @@ def write_bundle(out: Path, source_root: Path = REPO_ROOT) -> Bundle:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((source_root / rel).read_bytes())
-    for name, text in SCRIPTS.items():
+    scripts = {
+        "setup.sh": SETUP_SH.format(torch=torch_pin(source_root)),
+        "run_autograder": RUN_AUTOGRADER,
+    }
+    for name, text in scripts.items():
         (folder / name).write_text(text, encoding="utf-8")
         (folder / name).chmod(0o755)
     names = sorted([*files, *SCRIPTS])
@@ -178,8 +183,8 @@ def bundled_files(source_root: Path) -> list[str]:
             rel = path.relative_to(source_root)
             if any(fnmatch.fnmatch(part, p) for part in rel.parts for p in SKIPPED):
                 continue
-            if top == NOTEBOOKS and not any(fnmatch.fnmatch(rel.name, p) for p in NOTEBOOK_ASSETS):
-                continue
+            if top == NOTEBOOKS and rel.suffix != ".ipynb":
+                continue  # the pictures beside the notebooks are for students only
             if path.is_symlink():
                 raise GradingError(rel, None, "gradescope: links are not bundled; make it a file")
             if path.is_file():
@@ -189,6 +194,15 @@ def bundled_files(source_root: Path) -> list[str]:
             raise GradingError(rel, None, "gradescope: missing; the autograder needs it")
         files.append(rel)
     return files
+
+
+def torch_pin(source_root: Path) -> str:
+    """The torch version that ``constraints.txt`` pins (setup.sh takes its CPU wheel)."""
+    path = Path(source_root) / "constraints.txt"
+    found = re.search(r"^torch==(\S+)\s*$", path.read_text(encoding="utf-8"), re.MULTILINE)
+    if found is None:
+        raise GradingError(path.name, None, "gradescope: expected a line torch==VERSION in it")
+    return found.group(1)
 
 
 # -- in the container ------------------------------------------------------------------------
@@ -332,7 +346,9 @@ def _finish(data: dict, isolation: str, questions: list[WrittenQuestion]) -> dic
     data["stdout_visibility"] = "hidden"
     data["extra_data"] = {
         "isolation": isolation,
-        "written_questions": [dataclasses.asdict(q) for q in questions],
+        "written_questions": [
+            {**dataclasses.asdict(q), "points": as_points(q.points)} for q in questions
+        ],
     }
     return data
 
