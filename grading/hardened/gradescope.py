@@ -238,6 +238,7 @@ def run(
         print("\n".join([*unpacked.notes, report.log]))
         data = gradescope_results(report.results, report.isolation, questions)
     except GradingError as error:
+        print(f"not graded: {error}")
         data = failed_results(f"This submission could not be graded: {error}", questions)
     except Exception:  # noqa: BLE001 - the student gets a result; the log keeps the traceback
         print(traceback.format_exc())
@@ -337,7 +338,8 @@ def gradescope_results(
 
 def failed_results(message: str, questions: list[WrittenQuestion]) -> dict:
     """results.json of a submission that could not be graded: 0 points and why."""
-    data = {"score": 0, "output": message + "\n" + _questions_text(questions), "tests": []}
+    output = "\n".join(t for t in (message, _questions_text(questions)) if t)
+    data = {"score": 0, "output": output, "tests": []}
     return _finish(data, "none", questions)
 
 
