@@ -78,8 +78,8 @@ def render_table(results, isolation=None):
 
 def feedback(result):
     """What a student reads about one result: each failure once, with the cases it happened
-    in, then the notes, then any flag for review."""
-    return "\n".join(t for t in (result.message, result.notes, *result.flags) if t)
+    in (and any flag for review), then the notes."""
+    return "\n".join(t for t in (result.message, result.notes) if t)
 
 
 def as_points(value):

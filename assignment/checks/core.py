@@ -174,8 +174,9 @@ class CheckResult:
 
     @property
     def message(self):
-        """Each failure message once, followed by the case(s) it happened in."""
-        return "\n".join(_with_cases(self.outcomes, "messages"))
+        """Each failure message once, followed by the case(s) it happened in; then any flag
+        for review."""
+        return "\n".join([*_with_cases(self.outcomes, "messages"), *self.flags])
 
     @property
     def notes(self):

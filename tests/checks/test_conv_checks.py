@@ -37,8 +37,11 @@ GN_FORWARD_GROUPS = """    groups = x.reshape(N, G, -1)  # (N, G, C//G*H*W)
     x_hat = ((groups - mu) / std).reshape(N, C, H, W)"""
 GN_BACKWARD_GROUPS = """    dx_hat = (dout * gamma).reshape(N, G, -1)  # (N, G, C//G*H*W)
     x_hat = x_hat.reshape(N, G, -1)
-    dx = (dx_hat - dx_hat.mean(axis=2, keepdims=True)
-          - x_hat * (dx_hat * x_hat).mean(axis=2, keepdims=True)) / std
+    dx = (
+        dx_hat
+        - dx_hat.mean(axis=2, keepdims=True)
+        - x_hat * (dx_hat * x_hat).mean(axis=2, keepdims=True)
+    ) / std
     dx = dx.reshape(N, C, H, W)"""
 
 
@@ -75,8 +78,8 @@ BUGS = [
     (
         "conv_forward_naive",
         "layers",
-        "j * stride:j * stride + WW]",
-        "j * stride:j * stride + HH]",
+        "j * stride : j * stride + WW",
+        "j * stride : j * stride + HH",
         "conv_forward_naive",
     ),
     ("conv_forward_naive", "layers", "@ w_rows.T + b", "@ w_rows.T", "out differs"),
@@ -91,7 +94,7 @@ BUGS = [
     (
         "conv_backward_naive",
         "layers",
-        "dx = dxp[:, :, pad:pad + H, pad:pad + W]",
+        "dx = dxp[:, :, pad : pad + H, pad : pad + W]",
         "dx = dxp[:, :, pad:-pad, pad:-pad]",
         "a [pad:-pad] crop is empty when pad is 0",
     ),
@@ -121,15 +124,15 @@ BUGS = [
     (
         "max_pool_forward_naive",
         "layers",
-        "window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]",
-        "window = x[:, :, i * ph:i * ph + ph, j * pw:j * pw + pw]",
+        "window = x[:, :, i * stride : i * stride + ph, j * stride : j * stride + pw]",
+        "window = x[:, :, i * ph : i * ph + ph, j * pw : j * pw + pw]",
         "max_pool_forward_naive",
     ),
     (
         "max_pool_forward_naive",
         "layers",
-        "window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]",
-        "window = x[:, :, i * stride:i * stride + pw, j * stride:j * stride + ph]",
+        "window = x[:, :, i * stride : i * stride + ph, j * stride : j * stride + pw]",
+        "window = x[:, :, i * stride : i * stride + pw, j * stride : j * stride + ph]",
         "out differs",
     ),
     (
@@ -174,8 +177,9 @@ BUGS = [
     (
         "max_pool_backward_naive",
         "layers",
-        'pool_param["pool_width"], pool_param["stride"]\n    ### BEGIN SOLUTION\n    N, C, _, _',
-        'pool_param["pool_width"], pool_param["pool_height"]\n'
+        'pool_param["pool_width"], pool_param["stride"]\n    dx = None\n'
+        "    ### BEGIN SOLUTION\n    N, C, _, _",
+        'pool_param["pool_width"], pool_param["pool_height"]\n    dx = None\n'
         "    ### BEGIN SOLUTION\n    N, C, _, _",
         "max_pool_backward_naive",
     ),
@@ -275,8 +279,8 @@ BUGS = [
     (
         "spatial_groupnorm_backward",
         "layers",
-        "          - x_hat * (dx_hat * x_hat).mean(axis=2, keepdims=True)) / std",
-        "          ) / std",
+        "        - x_hat * (dx_hat * x_hat).mean(axis=2, keepdims=True)\n    ) / std",
+        "    ) / std",
         "dx differs",
     ),
     (

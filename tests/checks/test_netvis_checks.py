@@ -266,8 +266,8 @@ BUGS = [
     (
         "compute_grad_cam",
         M,
-        "dA, = torch.autograd.grad(scores.gather(1, y.view(-1, 1)).sum(), A)",
-        "dA, = torch.autograd.grad(F.cross_entropy(scores, y), A)",
+        "(dA,) = torch.autograd.grad(scores.gather(1, y.view(-1, 1)).sum(), A)",
+        "(dA,) = torch.autograd.grad(F.cross_entropy(scores, y), A)",
         "the gradient of the loss",
     ),
     (

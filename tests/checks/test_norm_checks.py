@@ -36,12 +36,13 @@ LN_STATS = (
     "    std = np.sqrt(x.var(axis=1, keepdims=True) + eps)  # (N, 1)"
 )
 LN_DX = (
-    "dx = (dx_hat - dx_hat.mean(axis=1, keepdims=True)\n"
-    "          - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True)) / std"
+    "dx = (\n"
+    "        dx_hat\n"
+    "        - dx_hat.mean(axis=1, keepdims=True)\n"
+    "        - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True)\n"
+    "    ) / std"
 )
-NET_BACKWARD = (
-    '(dh, grads[f"W{i}"], grads[f"b{i}"],\n                 grads[f"gamma{i}"], grads[f"beta{i}"])'
-)
+NET_BACKWARD = '(dh, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"])'
 NET_WEIGHTS = 'weights = [self.params[f"W{i}"] for i in range(1, L + 1)]'
 NET_GAMMA_REG = (
     'weights = [v for k, v in self.params.items() if k[0] == "W" or k.startswith("gamma")]'
@@ -224,8 +225,8 @@ BUGS = [
     (
         "FullyConnectedNet.loss_layernorm",
         "fc_net",
-        "                                                    self.normalization)",
-        '                                                    "batchnorm")',
+        "                    self.normalization,\n                )",
+        '                    "batchnorm",\n                )',
         "raised ValueError",
     ),
 ]

@@ -190,7 +190,7 @@ FLAT = "return x.reshape(x.shape[0], -1)  # (N, D)"
 KAIMING = "fan_in = shape[0] if len(shape) == 2 else math.prod(shape[1:])"
 FC_LINE = "scores = flatten(x).mm(fc_w) + fc_b"
 SEQ_TAIL = (
-    "nn.Flatten(),                                  # (N, channel_2 * 32 * 32)\n"
+    "nn.Flatten(),  # (N, channel_2 * 32 * 32)\n"
     "        nn.Linear(channel_2 * 32 * 32, num_classes),"
 )
 STEP = "loss = loss_fn(model(x), y)"
@@ -308,14 +308,15 @@ BUGS = [
     (
         "sequential_three_layer_convnet",
         "pytorch_models",
-        "nn.Conv2d(in_channel, channel_1, 5, padding=2), nn.ReLU(),",
-        "nn.Flatten(), nn.Conv2d(in_channel, channel_1, 5, padding=2), nn.ReLU(),",
+        "nn.Conv2d(in_channel, channel_1, 5, padding=2),\n        nn.ReLU(),",
+        "nn.Flatten(),\n"
+        "        nn.Conv2d(in_channel, channel_1, 5, padding=2),\n        nn.ReLU(),",
         "raised RuntimeError",
     ),
     (
         "sequential_three_layer_convnet",
         "pytorch_models",
-        "nn.Conv2d(channel_1, channel_2, 3, padding=1), nn.ReLU(),",
+        "nn.Conv2d(channel_1, channel_2, 3, padding=1),\n        nn.ReLU(),",
         "nn.Conv2d(channel_1, channel_2, 3, padding=1),",
         "scores differs",
     ),
