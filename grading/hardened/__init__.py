@@ -5,4 +5,5 @@ into the trusted release copy, ``grader`` runs the checks on it in a ``sandbox``
 ``runner`` (with ``stand_ins`` for failing layers), ``batch`` does it for a folder of
 submissions in worker processes (or one shard of it), ``reports`` writes results.json,
 grades.csv and summary.csv, and ``merge_outputs`` joins the grade folders of several shards.
+``gradescope`` packs it all as a Gradescope autograder and runs it there.
 """
