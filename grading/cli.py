@@ -112,6 +112,19 @@ def _merge(args):
     return 0
 
 
+def _export(args):
+    from grading.nbgrader.export import export_grades
+
+    summary = export_grades(args.grades, args.course)
+    print(
+        f"{summary.graded} written answer(s) graded, {summary.pending} still pending; "
+        f"grades in {summary.csv}"
+    )
+    for note in summary.notes:
+        print(note)
+    return 0
+
+
 def _gradescope(args):
     from grading.hardened.gradescope import write_bundle
 
@@ -219,6 +232,20 @@ def build_parser():
         help="folder for the joined grades (an earlier merge there is updated)",
     )
     merge.set_defaults(func=_merge)
+
+    export = verbs.add_parser(
+        "export",
+        help="bring the formgrader's scores of the written answers into grades.csv and summary.csv",
+    )
+    export.add_argument(
+        "--grades", type=Path, required=True, help="the grade folder (the --out of autograde)"
+    )
+    export.add_argument(
+        "--course",
+        type=Path,
+        help="the nbgrader course the answers were graded in (default: GRADES/.nbgrader)",
+    )
+    export.set_defaults(func=_export)
 
     gradescope = verbs.add_parser("gradescope", help="write the Gradescope autograder zip")
     gradescope.add_argument("--out", type=Path, required=True, help="folder for autograder.zip")

@@ -3,8 +3,10 @@
     summary = grade_batch(Path("submissions"), Path("grades"), grade_one=checks_only(grader))
 
 writes ``grades/<student>/results.json`` (Gradescope format) for every submission,
-``grades/grades.csv`` (one row per student per check) and ``grades/summary.csv`` (one row
-per student: a score and a maximum per notebook, the total, the flagged checks). Grading
+``grades/grades.csv`` (one row per student per check, and one per written question of the
+notebooks graded, pending until ``python -m grading export``) and ``grades/summary.csv``
+(one row per student: a score and a maximum per notebook, the total, the points pending,
+the flagged checks). Grading
 into a folder that already holds grades replaces the rows of the students graded now and
 keeps everyone else's (their folders are not touched), so one student can be regraded
 alone. ``shard=(i, n)`` grades one slice of the submissions, for n machines that each grade
@@ -45,6 +47,8 @@ from grading.hardened.reports import (
 )
 from grading.hardened.sandbox import Limits
 from grading.hardened.submissions import Submission, find_submissions, unpack
+from grading.layout import NOTEBOOKS, REPO_ROOT
+from grading.release.notebook_transforms import written_questions
 
 
 @dataclass
@@ -155,7 +159,8 @@ def grade_batch(
     into ``out``; see the module docstring.
 
     ``checks`` (default: the catalogue) gives the rows written for a submission whose
-    grading failed as a whole. ``work`` is a private scratch folder (default: a new
+    grading failed as a whole, and the notebooks whose written questions every student's
+    rows list as pending. ``work`` is a private scratch folder (default: a new
     temporary one, removed at the end). An existing ``out/grades.csv`` that cannot be read
     back is refused (GradingError) before anything is graded.
     """
@@ -170,6 +175,7 @@ def grade_batch(
     kept = read_grades_csv(out / GRADES_CSV)
     out.mkdir(parents=True, exist_ok=True)
     checks = list(CATALOGUE.values()) if checks is None else list(checks)
+    written = written_questions(REPO_ROOT / NOTEBOOKS, {c.notebook for c in checks})
     own_work = work is None
     work = Path(tempfile.mkdtemp(prefix="grading-batch-")) if own_work else Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -188,8 +194,10 @@ def grade_batch(
                 results, isolation, extra = _failed(checks, outcome), "none", ""
                 (folder / "grading.log").write_text(outcome, encoding="utf-8")
                 summary.failed[student] = outcome.splitlines()[0]
-            write_results_json(folder / "results.json", results, isolation, output=extra)
-            rows[student] = grade_rows(student, results)
+            write_results_json(
+                folder / "results.json", results, isolation, output=extra, written=written
+            )
+            rows[student] = grade_rows(student, results, written)
         summary.csv = write_grade_tables(out, merge_grade_rows(kept, rows))
     finally:
         if own_work:

@@ -14,7 +14,9 @@ top, one folder holding it, or the zip that ``python -m assignment.submit`` writ
 - every check's score visible at once, and what its hidden cases found in a companion
   test shown only once grades are published;
 - the notebooks' written questions, which Gradescope cannot grade, listed for grading by
-  hand (top-level output and ``extra_data``), with the isolation level in force;
+  hand with the code's score out of its points and the total so far (the top-level output
+  of :func:`grading.hardened.reports.results_json`; the list again in ``extra_data``), with
+  the isolation level in force;
 - a submission that cannot be graded (an unreadable zip, no ``assignment/`` folder)
   scoring 0 with a message that says what to upload, never a bare traceback.
 
@@ -43,11 +45,11 @@ from assignment.check import as_points, feedback
 from assignment.checks import CheckResult
 from grading.errors import GradingError
 from grading.hardened.grader import Grader
-from grading.hardened.reports import results_json
+from grading.hardened.reports import results_json, written_text
 from grading.hardened.sandbox import Limits
 from grading.hardened.submissions import SubmissionError, release_root, unpack
-from grading.layout import DATASETS, NOTEBOOKS, PACKAGE, REPO_ROOT, curriculum_rank
-from grading.release.notebook_transforms import load, nbgrader_role
+from grading.layout import DATASETS, NOTEBOOKS, PACKAGE, REPO_ROOT
+from grading.release.notebook_transforms import WrittenQuestion, written_questions
 from grading.util import atomic_write, write_text_atomically
 
 DEFAULT_ROOT = Path("/autograder")
@@ -124,15 +126,6 @@ class Bundle:
     zip: Path
     folder: Path
     files: list[str]
-
-
-@dataclass(frozen=True)
-class WrittenQuestion:
-    """A written answer cell: graded by hand, never by the autograder."""
-
-    notebook: str
-    cell_id: str
-    points: float
 
 
 # -- the bundle ------------------------------------------------------------------------------
@@ -225,7 +218,7 @@ def run(
         # Where the sandbox runs as a user of its own, it must not read the reference
         # solutions in the bundle (a source tree elsewhere is left as it is).
         Path(source_root).chmod(0o700)
-    questions = written_questions(source_root)
+    questions = written_questions(Path(source_root) / NOTEBOOKS)
     try:
         with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
             unpacked = unpack(submission_entry(root / "submission"), Path(scratch) / "submission")
@@ -273,31 +266,12 @@ def submission_entry(folder: Path) -> Path:
     )
 
 
-def written_questions(source_root: Path = REPO_ROOT) -> list[WrittenQuestion]:
-    """The written answer cells of the notebooks (nbgrader markdown cells that are solution
-    and graded cells), in curriculum order."""
-    questions = []
-    notebooks = sorted(
-        (Path(source_root) / NOTEBOOKS).glob("*.ipynb"), key=lambda p: curriculum_rank(p.name)
-    )
-    for path in notebooks:
-        for cell in load(path).cells:
-            if cell.cell_type == "markdown" and nbgrader_role(cell) == (True, True):
-                meta = cell.metadata["nbgrader"]
-                questions.append(
-                    WrittenQuestion(
-                        path.name, meta.get("grade_id", "?"), float(meta.get("points", 0))
-                    )
-                )
-    return questions
-
-
 def gradescope_results(
     results: list[CheckResult], isolation: str, questions: list[WrittenQuestion]
 ) -> dict:
     """results.json: the checks' results (:func:`results_json`), each hidden case's details
     moved to a companion test shown after publication, and the written questions."""
-    data = results_json(results, isolation, output=_questions_text(questions))
+    data = results_json(results, isolation, written=questions)
     tests = []
     for result, test in zip(results, data["tests"]):
         hidden = [o for o in result.outcomes if o.hidden and (o.messages or o.notes)]
@@ -338,7 +312,7 @@ def gradescope_results(
 
 def failed_results(message: str, questions: list[WrittenQuestion]) -> dict:
     """results.json of a submission that could not be graded: 0 points and why."""
-    output = "\n".join(t for t in (message, _questions_text(questions)) if t)
+    output = "\n".join(t for t in (message, written_text(questions)) if t)
     data = {"score": 0, "output": output, "tests": []}
     return _finish(data, "none", questions)
 
@@ -353,15 +327,6 @@ def _finish(data: dict, isolation: str, questions: list[WrittenQuestion]) -> dic
         ],
     }
     return data
-
-
-def _questions_text(questions: list[WrittenQuestion]) -> str:
-    if not questions:
-        return ""
-    total = as_points(sum(q.points for q in questions))
-    lines = [f"Written answers, graded by hand ({total} points, not in this score):"]
-    lines += [f"  {q.notebook} {q.cell_id}: {as_points(q.points)} points" for q in questions]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,13 @@ Each function reads :class:`CheckResult` objects and never re-scores. A message 
 case(s) it happened in ("[hidden case 'batch of 1']"); a hidden case's message is the
 check's own (trusted) text or, for an error the student's code raised, only its type (see
 ``grading.hardened.grader``), so no report repeats a hidden case's inputs.
+
+One total: the notebooks' written questions (:class:`WrittenQuestion`) are part of the
+grade. grades.csv has a row for each (status ``pending``, score 0, until
+``python -m grading export`` brings in the score a grader gave in the formgrader: status
+``graded``), so summary.csv's maxima are those of the whole assignment, with the points
+still to grade by hand in its ``pending`` column; results.json scores the code (Gradescope
+grades the written part by hand) and says what is pending and the total so far.
 """
 
 from __future__ import annotations
@@ -19,20 +26,30 @@ from assignment.check import as_points, feedback, render_table
 from assignment.checks import CheckResult
 from grading.errors import GradingError
 from grading.layout import curriculum_rank
+from grading.release.notebook_transforms import WrittenQuestion
 from grading.util import atomic_write, write_text_atomically
 
 CSV_FIELDS = ("student", "notebook", "check", "score", "max_score", "status", "flagged", "message")
 GRADES_CSV = "grades.csv"
 SUMMARY_CSV = "summary.csv"
+# The statuses of a written question's row (a check's are CheckResult.status).
+PENDING = "pending"
+GRADED = "graded"
+PENDING_MESSAGE = "graded by hand in the formgrader"
 __all__ = [
     "CSV_FIELDS",
+    "GRADED",
+    "PENDING",
     "feedback",
     "grade_rows",
+    "is_written",
     "render_table",
     "results_json",
     "merge_grade_rows",
     "read_grades_csv",
     "summary_table",
+    "written_rows",
+    "written_text",
     "write_grade_tables",
     "write_grades_csv",
     "write_results_json",
@@ -40,14 +57,33 @@ __all__ = [
 ]
 
 
-def results_json(results: Iterable[CheckResult], isolation: str, *, output: str = "") -> dict:
-    """The Gradescope results format: total score, one test per check, and a top-level
-    output naming the isolation the scores were obtained under."""
-    results = list(results)
-    header = f"Graded outside the notebook; isolation: {isolation}."
+def results_json(
+    results: Iterable[CheckResult],
+    isolation: str,
+    *,
+    output: str = "",
+    written: Iterable[WrittenQuestion] = (),
+) -> dict:
+    """The Gradescope results format: the code's score, one test per check, and a top-level
+    output naming the isolation the scores were obtained under, the code's score out of its
+    points, the ``written`` questions (pending: graded by hand) and the total so far."""
+    results, written = list(results), list(written)
+    score = as_points(sum(r.score for r in results))
+    code = as_points(sum(r.max_score for r in results))
+    lines = [
+        f"Graded outside the notebook; isolation: {isolation}.",
+        f"Code: {score} of {code} points.",
+    ]
+    if written:
+        pending = sum(q.points for q in written)
+        lines += [
+            written_text(written),
+            f"Total so far: {score} of {as_points(code + pending)} points "
+            f"({as_points(pending)} points still to grade by hand).",
+        ]
     return {
-        "score": as_points(sum(r.score for r in results)),
-        "output": header + (f"\n{output}" if output else ""),
+        "score": score,
+        "output": "\n".join([*lines, *([output] if output else [])]),
         "tests": [
             {
                 "name": r.name,
@@ -62,16 +98,37 @@ def results_json(results: Iterable[CheckResult], isolation: str, *, output: str 
     }
 
 
+def written_text(written: Iterable[WrittenQuestion]) -> str:
+    """How many written questions, worth how many points, are graded by hand; one line each."""
+    written = list(written)
+    if not written:
+        return ""
+    count, points = len(written), as_points(sum(q.points for q in written))
+    lines = [
+        f"Written answers: {count} question{'s' * (count != 1)} worth {points} points, "
+        f"graded by hand ({PENDING}):"
+    ]
+    lines += [f"  {q.notebook}.ipynb {q.grade_id}: {as_points(q.points)} points" for q in written]
+    return "\n".join(lines)
+
+
 def write_results_json(
-    path: Path, results: Iterable[CheckResult], isolation: str, *, output: str = ""
+    path: Path,
+    results: Iterable[CheckResult],
+    isolation: str,
+    *,
+    output: str = "",
+    written: Iterable[WrittenQuestion] = (),
 ) -> Path:
     """Write results.json atomically (a reader never sees half a file)."""
-    data = results_json(results, isolation, output=output)
+    data = results_json(results, isolation, output=output, written=written)
     return write_text_atomically(Path(path), json.dumps(data, indent=2) + "\n")
 
 
-def grade_rows(student: str, results: Iterable[CheckResult]) -> list[dict]:
-    """One grades.csv row per check."""
+def grade_rows(
+    student: str, results: Iterable[CheckResult], written: Iterable[WrittenQuestion] = ()
+) -> list[dict]:
+    """One grades.csv row per check, then one per written question (:func:`written_rows`)."""
     return [
         {
             "student": student,
@@ -84,7 +141,29 @@ def grade_rows(student: str, results: Iterable[CheckResult]) -> list[dict]:
             "message": feedback(r),
         }
         for r in results
+    ] + written_rows(student, written)
+
+
+def written_rows(student: str, written: Iterable[WrittenQuestion]) -> list[dict]:
+    """One pending grades.csv row per written question: no points yet, its points at stake."""
+    return [
+        {
+            "student": student,
+            "notebook": q.notebook,
+            "check": q.grade_id,
+            "score": 0,
+            "max_score": as_points(q.points),
+            "status": PENDING,
+            "flagged": "",
+            "message": PENDING_MESSAGE,
+        }
+        for q in written
     ]
+
+
+def is_written(row: Mapping) -> bool:
+    """Whether a grades.csv row is a written question's (graded by hand), not a check's."""
+    return row["status"] in (PENDING, GRADED)
 
 
 def write_grades_csv(path: Path, rows: Iterable[dict]) -> Path:
@@ -146,24 +225,27 @@ def merge_grade_rows(kept: Iterable[dict], graded: Mapping[str, list[dict]]) -> 
 def summary_table(rows: Iterable[dict]) -> tuple[list[str], list[dict]]:
     """The per-student summary of grades.csv rows: the columns, and one row per student
     with ``<notebook> score`` and ``<notebook> max`` for every notebook graded (curriculum
-    order; empty where a student has no check of it), ``total``, ``max`` and ``flagged``
-    (how many checks were flagged for review)."""
+    order; empty where a student has no row of it), ``total`` and ``max`` (checks and written
+    questions), ``pending`` (the points of the written questions still to grade by hand) and
+    ``flagged`` (how many checks were flagged for review)."""
     students: dict[str, dict] = {}
     notebooks = set()
     for row in rows:
         notebooks.add(row["notebook"])
-        per = students.setdefault(row["student"], {"flagged": 0, "notebooks": {}})
+        per = students.setdefault(row["student"], {"flagged": 0, "pending": 0.0, "notebooks": {}})
         score, top = per["notebooks"].get(row["notebook"], (0.0, 0.0))
         per["notebooks"][row["notebook"]] = (
             score + float(row["score"]),
             top + float(row["max_score"]),
         )
         per["flagged"] += row["flagged"] == "yes"
+        if row["status"] == PENDING:
+            per["pending"] += float(row["max_score"])
     order = sorted(notebooks, key=curriculum_rank)
     fields = ["student"]
     for notebook in order:
         fields += [f"{notebook} score", f"{notebook} max"]
-    fields += ["total", "max", "flagged"]
+    fields += ["total", "max", "pending", "flagged"]
     table = []
     for student in sorted(students):
         per = students[student]
@@ -172,6 +254,7 @@ def summary_table(rows: Iterable[dict]) -> tuple[list[str], list[dict]]:
             line[f"{notebook} score"], line[f"{notebook} max"] = as_points(score), as_points(top)
         line["total"] = as_points(sum(s for s, _ in per["notebooks"].values()))
         line["max"] = as_points(sum(t for _, t in per["notebooks"].values()))
+        line["pending"] = as_points(per["pending"])
         table.append(line)
     return fields, table
 

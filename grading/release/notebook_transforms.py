@@ -4,18 +4,22 @@ nbgrader's ``generate_assignment`` does the notebook transforms themselves (solu
 become stubs, hidden tests go, outputs are cleared, cells are locked). What the release
 build needs on top is to check a source notebook before nbgrader sees it, so that a stray
 marker is reported with its cell and line, and to know which lines are reference-only,
-so that the leak scan can look for them in what ships.
+so that the leak scan can look for them in what ships. The written questions (the answers
+graded by hand) are read here too, for every report that totals a grade.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import nbformat
 
 from grading.errors import ReleaseError, StripError
+from grading.layout import curriculum_rank
 from grading.release.strip import HIDDEN, SOLUTION, find_markers
 
 
@@ -32,6 +36,40 @@ def nbgrader_role(cell: nbformat.NotebookNode) -> tuple[bool, bool]:
     """(is a solution cell, is a graded cell) from the cell's nbgrader metadata."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return bool(meta.get("solution", False)), bool(meta.get("grade", False))
+
+
+@dataclass(frozen=True)
+class WrittenQuestion:
+    """A written answer cell: an nbgrader markdown cell that is a solution and a graded cell,
+    graded by hand, never by the autograder. ``notebook`` is the name without ``.ipynb``, as
+    check results name it; ``grade_id`` is the cell's, as the gradebook names it."""
+
+    notebook: str
+    grade_id: str
+    points: float
+
+
+def written_questions(
+    folder: Path, notebooks: Iterable[str] | None = None
+) -> list[WrittenQuestion]:
+    """The written questions of the notebooks in ``folder`` (all, or those named in
+    ``notebooks``, without ``.ipynb``): notebooks in curriculum order, cells in their order."""
+    paths = sorted(Path(folder).glob("*.ipynb"), key=lambda p: curriculum_rank(p.name))
+    wanted = None if notebooks is None else set(notebooks)
+    questions = []
+    for path in paths:
+        if wanted is not None and path.stem not in wanted:
+            continue
+        for index, cell in enumerate(load(path).cells):
+            if cell.cell_type != "markdown" or nbgrader_role(cell) != (True, True):
+                continue
+            meta = cell.metadata["nbgrader"]
+            if not meta.get("grade_id"):
+                raise ReleaseError(path, None, "a written answer cell has no grade_id", cell=index)
+            questions.append(
+                WrittenQuestion(path.stem, meta["grade_id"], float(meta.get("points", 0)))
+            )
+    return questions
 
 
 def check_markers(nb: nbformat.NotebookNode, display: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from assignment.checks import CATALOGUE
 from grading.errors import GradingError
+from grading.layout import NOTEBOOKS, REPO_ROOT
 from grading.nbgrader.autograde import COURSE_FOLDER
 from grading.nbgrader.course import ASSIGNMENT, COURSE_ID, Course
 from grading.nbgrader.reconcile import cell_scores, grade_id_of
@@ -26,6 +27,7 @@ from grading.nbgrader.workspace import (
     private_copy,
     unusable_notebooks,
 )
+from grading.release.notebook_transforms import written_questions
 from tests.grading.conftest import tree_digest
 from tests.grading.test_release import write_fake_source
 
@@ -68,9 +70,11 @@ def test_every_submission_has_results_and_rows(full_batch):
         == STUDENTS
     )
     rows = csv_rows(full_batch)
+    written = [q.grade_id for q in written_questions(REPO_ROOT / NOTEBOOKS, [full_batch.notebook])]
     for student in STUDENTS:
         assert [t["name"] for t in results(full_batch, student)["tests"]] == checks
-        assert [r["check"] for r in rows if r["student"] == student] == checks
+        assert [r["check"] for r in rows if r["student"] == student] == checks + written
+        assert {r["status"] for r in rows if r["check"] in written} == {"pending"}
 
 
 @pytest.mark.slow
@@ -162,7 +166,7 @@ def test_cheat_is_flagged_and_gains_nothing(full_batch):
     assert data["score"] == 0
     assert all("possible tampering" in t["output"] for t in data["tests"])
     assert "Flagged for review" in data["output"]
-    rows = [r for r in csv_rows(full_batch) if r["student"] == "cheat"]
+    rows = [r for r in csv_rows(full_batch) if r["student"] == "cheat" and r["status"] != "pending"]
     assert rows and all("possible tampering" in r["message"] and r["score"] == "0" for r in rows)
     course = Course(full_batch.out / COURSE_FOLDER)
     with Gradebook(course.db_url, COURSE_ID) as gradebook:

@@ -17,13 +17,16 @@ from grading.errors import GradingError
 from grading.hardened.batch import Graded, autograde_checks_only, grade_batch, parse_shard
 from grading.hardened.merge_outputs import merge_outputs
 from grading.hardened.reports import CSV_FIELDS, read_grades_csv, summary_table
-from grading.layout import REPO_ROOT
+from grading.layout import NOTEBOOKS, REPO_ROOT
+from grading.release.notebook_transforms import written_questions
 from grading.release.stage import stage_package
 
 pytestmark = pytest.mark.grading
 
 CHECK = "relu_forward"
 POINTS = CATALOGUE[CHECK].points
+# The written questions of CHECK's notebook: a row each, pending, for every student graded.
+WRITTEN = written_questions(REPO_ROOT / NOTEBOOKS, [CATALOGUE[CHECK].notebook])
 
 
 def read_csv(path):
@@ -55,19 +58,24 @@ def scores(out):
     return {(r["student"], r["check"]): r["score"] for r in read_csv(out / "grades.csv")}
 
 
+def pending(*students):
+    """The scores of the written questions' rows of ``students``, all pending."""
+    return {(student, q.grade_id): "0" for student in students for q in WRITTEN}
+
+
 def test_a_regrade_keeps_the_other_students(samples, tmp_path):
     """Does grading one student into an existing folder replace that student's rows and
     keep everyone else's rows and folders?"""
     first = submissions(tmp_path / "first", ada=samples["stub"], bo=samples["stub"])
     out = tmp_path / "grades"
     autograde_checks_only(first, out, checks=[CHECK], progress=False)
-    assert scores(out) == {("ada", CHECK): "0", ("bo", CHECK): "0"}
+    assert scores(out) == {("ada", CHECK): "0", ("bo", CHECK): "0"} | pending("ada", "bo")
     bo_log = (out / "bo" / "grading.log").read_text()
 
     again = submissions(tmp_path / "again", ada=samples["reference"])
     summary = autograde_checks_only(again, out, checks=[CHECK], progress=False)
     assert summary.graded == ["ada"]
-    assert scores(out) == {("ada", CHECK): str(POINTS), ("bo", CHECK): "0"}
+    assert scores(out) == {("ada", CHECK): str(POINTS), ("bo", CHECK): "0"} | pending("ada", "bo")
     assert (out / "bo" / "grading.log").read_text() == bo_log
     summary_rows = read_csv(out / "summary.csv")
     assert [(r["student"], r["total"]) for r in summary_rows] == [("ada", str(POINTS)), ("bo", "0")]
@@ -135,12 +143,13 @@ def test_summary_has_one_row_per_student(tmp_path):
         "BatchNormalization max",
         "total",
         "max",
+        "pending",
         "flagged",
     ]
     assert [list(r.values()) for r in rows] == [
-        ["'=cy", "1", "1", "", "", "1", "1", "0"],
-        ["ada", "1", "3", "2", "2", "3", "5", "1"],
-        ["bo", "2", "3", "", "", "2", "3", "0"],
+        ["'=cy", "1", "1", "", "", "1", "1", "0", "0"],
+        ["ada", "1", "3", "2", "2", "3", "5", "0", "1"],
+        ["bo", "2", "3", "", "", "2", "3", "0", "0"],
     ]
     # read back, a quoted name is the student's own, so a regrade finds it
     assert {r["student"] for r in read_grades_csv(out / "grades.csv")} == {"=cy", "ada", "bo"}
@@ -218,7 +227,7 @@ def test_a_malformed_grades_csv_is_refused_not_overwritten(tmp_path, text):
 
 
 def test_summary_of_no_rows_is_a_header():
-    assert summary_table([]) == (["student", "total", "max", "flagged"], [])
+    assert summary_table([]) == (["student", "total", "max", "pending", "flagged"], [])
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/2/3", "-1/2"])
@@ -263,7 +272,8 @@ def test_cli_grades_one_shard(samples, tmp_path, capsys):
     argv = ["autograde", str(folder), "--out", str(out), "--checks-only", "--only", CHECK]
     assert main([*argv, "--shard", "2/2", "--timeout", "300"]) == 0
     assert "graded 1 submission(s)" in capsys.readouterr().out
-    assert scores(out) == {("bo", CHECK): str(POINTS)} and not (out / "ada").exists()
+    assert scores(out) == {("bo", CHECK): str(POINTS)} | pending("bo")
+    assert not (out / "ada").exists()
 
 
 def test_a_submission_named_like_a_table_is_skipped(tmp_path):

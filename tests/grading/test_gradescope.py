@@ -24,14 +24,13 @@ from grading.hardened.gradescope import (
     RUN_AUTOGRADER,
     SCRIPTS,
     ZIP_NAME,
-    WrittenQuestion,
     gradescope_results,
     run,
     submission_entry,
     write_bundle,
-    written_questions,
 )
 from grading.hardened.submissions import SubmissionError
+from grading.release.notebook_transforms import WrittenQuestion, written_questions
 
 pytestmark = pytest.mark.grading
 
@@ -116,9 +115,12 @@ def test_written_questions_are_the_graded_markdown_solution_cells(tmp_path):
     }.items():
         (tmp_path / "notebooks").mkdir(exist_ok=True)
         nbformat.write(v4.new_notebook(cells=cells), tmp_path / "notebooks" / f"{name}.ipynb")
-    assert written_questions(tmp_path) == [
-        WrittenQuestion("FullyConnectedNets.ipynb", "q2", 2.0),
-        WrittenQuestion("Dropout.ipynb", "q1", 3.0),
+    assert written_questions(tmp_path / "notebooks") == [
+        WrittenQuestion("FullyConnectedNets", "q2", 2.0),
+        WrittenQuestion("Dropout", "q1", 3.0),
+    ]
+    assert written_questions(tmp_path / "notebooks", ["Dropout"]) == [
+        WrittenQuestion("Dropout", "q1", 3.0)
     ]
 
 
@@ -135,7 +137,7 @@ def test_hidden_case_details_wait_for_publication_and_scores_do_not():
         ],
     )
     clean = CheckResult("relu_forward", "FullyConnectedNets", 2, [CaseOutcome("x", [])])
-    questions = [WrittenQuestion("Dropout.ipynb", "inline_question_1", 2.0)]
+    questions = [WrittenQuestion("Dropout", "inline_question_1", 2.0)]
     data = gradescope_results([mixed, clean], "rlimits", questions)
     assert data["score"] == 2
     by_name = {t["name"]: t for t in data["tests"]}
@@ -150,7 +152,11 @@ def test_hidden_case_details_wait_for_publication_and_scores_do_not():
     assert by_name["relu_forward"]["visibility"] == "visible"
     assert "isolation: rlimits" in data["output"]
     assert "Dropout.ipynb inline_question_1: 2 points" in data["output"]
-    assert data["extra_data"]["written_questions"][0]["cell_id"] == "inline_question_1"
+    # Said once: the code's score, what waits for a grader, the total so far.
+    assert data["output"].count("inline_question_1") == 1
+    assert "Code: 2 of 5 points." in data["output"]
+    assert "Total so far: 2 of 7 points" in data["output"]
+    assert data["extra_data"]["written_questions"][0]["grade_id"] == "inline_question_1"
     assert data["stdout_visibility"] == "hidden"
 
 
@@ -183,7 +189,9 @@ def test_an_ungradable_submission_scores_zero_with_a_message(tmp_path, make, wor
     assert json.loads((tmp_path / "results" / "results.json").read_text()) == data
     assert data["score"] == 0 and data["tests"] == []
     assert "could not be graded" in data["output"] and words in data["output"]
-    assert "Written answers, graded by hand" in data["output"]
+    assert re.search(
+        r"Written answers: \d+ questions worth \d+ points, graded by hand", data["output"]
+    )
 
 
 def test_several_zips_are_refused_by_name(tmp_path):
