@@ -40,6 +40,7 @@ __all__ = [
     "CSV_FIELDS",
     "GRADED",
     "PENDING",
+    "PENDING_MESSAGE",
     "feedback",
     "grade_rows",
     "is_written",

@@ -261,3 +261,31 @@ def test_export_without_a_gradebook_says_where_it_looked(batch, tmp_path, capsys
     assert not (out / ".nbgrader" / "gradebook.db").exists()
     with pytest.raises(GradingError, match="no grades to export"):
         export_grades(tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_export_after_the_full_pipeline_agrees_with_its_gradebook(full_batch, tmp_path):
+    """After the full autograde (nbgrader's own gradebook) and an answer scored by hand, do
+    grades.csv, summary.csv and the gradebook agree on every sample's total?"""
+    from nbgrader.api import Gradebook
+
+    out = tmp_path / "grades"
+    shutil.copytree(full_batch.out, out, symlinks=True)
+    course = Course(out / ".nbgrader")
+    with Gradebook(course.db_url, COURSE_ID) as gradebook:
+        notebook = gradebook.find_submission_notebook(full_batch.notebook, ASSIGNMENT, "reference")
+        answer = next(g for g in notebook.grades if g.cell_type == "markdown")
+        answer.manual_score = answer.max_score / 2
+        answer.needs_manual_grade = False
+        name, half = answer.name, answer.max_score / 2
+        gradebook.db.commit()
+    summary = export_grades(out)
+    assert summary.graded >= 1 and any("broken" in note for note in summary.notes)
+    rows = read_csv(out / "grades.csv")
+    row = next(r for r in rows if r["student"] == "reference" and r["check"] == name)
+    assert (row["status"], float(row["score"])) == ("graded", half)
+    totals = {r["student"]: float(r["total"]) for r in read_csv(out / "summary.csv")}
+    for student in ("reference", "reference-again", "stub", "buggy", "cheat"):
+        mine = sum(float(r["score"]) for r in rows if r["student"] == student)
+        assert totals[student] == pytest.approx(mine), student
+        assert mine == pytest.approx(gradebook_score(course, student)), student
