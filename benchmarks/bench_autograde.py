@@ -1,12 +1,15 @@
 """Seconds to autograde one submission with the full pipeline, and batch throughput with 1 and
-2 workers (nbgrader in the confined kernel + hardened grader + reconciliation + feedback).
+2 workers (hardened grader + nbgrader + reconciliation + feedback), against the hardened
+grader alone.
 
-    python benchmarks/bench_autograde.py [--notebooks N ...] [--batch 2] [--quick]
+    python benchmarks/bench_autograde.py [--notebooks N ...] [--batch 2] [--quick] [--execute]
 
-A full run executes every notebook of a submission, minutes per submission on a laptop, so
-the batches measured hold ``--batch`` copies of the reference (default 2) and the figures for
-50 submissions are extrapolated from them (the output says so). The hardened grader alone
-(``--checks-only``) is measured on a real batch of 50. Prints figures only.
+By default the notebooks are recorded as submitted (seconds per submission); ``--execute``
+runs them again in the confined kernel, minutes per submission on a laptop. The batches
+measured hold ``--batch`` copies of the reference (default 2) and the figures for 50
+submissions are extrapolated from them (the output says so); the same batch is graded with
+``--checks-only`` for the ratio. The hardened grader alone is also measured on a real batch
+of 50. Prints figures only.
 """
 
 import argparse
@@ -25,7 +28,11 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("ASSIGNMENT_DATA", "embedded")
 
 from grading.hardened.batch import autograde_checks_only  # noqa: E402
-from grading.nbgrader.autograde import autograde, describe_isolation  # noqa: E402
+from grading.nbgrader.autograde import (  # noqa: E402
+    autograde,
+    describe_isolation,
+    describe_notebooks,
+)
 from grading.release.build import build_release  # noqa: E402
 from grading.samples import make_samples  # noqa: E402
 
@@ -39,9 +46,11 @@ def copies(reference: Path, folder: Path, n: int) -> Path:
     return folder
 
 
-def full_batch(submissions: Path, out: Path, workers: int, notebooks):
+def full_batch(submissions: Path, out: Path, workers: int, notebooks, execute: bool):
     start = time.monotonic()
-    summary = autograde(submissions, out, workers=workers, notebooks=notebooks, progress=False)
+    summary = autograde(
+        submissions, out, workers=workers, notebooks=notebooks, progress=False, execute=execute
+    )
     if summary.batch.failed:
         raise SystemExit(f"grading failed: {summary.batch.failed}")
     return summary, time.monotonic() - start
@@ -59,6 +68,9 @@ def main():
     parser.add_argument(
         "--quick", action="store_true", help="BatchNormalization only, batches of 2"
     )
+    parser.add_argument(
+        "--execute", action="store_true", help="run the notebooks again (autograde --execute)"
+    )
     args = parser.parse_args()
     notebooks = ["BatchNormalization"] if args.quick else args.notebooks
     batch = 2 if args.quick else args.batch
@@ -70,9 +82,9 @@ def main():
         reference = make_samples(tmp / "release", tmp / "samples", names=["reference"])["reference"]
 
         one = copies(reference, tmp / "one", 1)
-        summary, _ = full_batch(one, tmp / "out-one", 1, notebooks)
+        summary, _ = full_batch(one, tmp / "out-one", 1, notebooks, args.execute)
         per_one = summary.batch.seconds
-        print(f"kernel isolation: {describe_isolation(summary.kernel_isolation)}")
+        print(describe_notebooks(summary))
         print(f"hardened isolation: {describe_isolation(summary.isolation)}")
         print(f"set-up per batch (course, reference outputs, data): {summary.setup_seconds:.1f} s")
         print(f"one submission, full pipeline: {per_one:.1f} s")
@@ -80,13 +92,18 @@ def main():
         many = copies(reference, tmp / "many", batch)
         rates = {}
         for workers in (1, 2):
-            summary, _ = full_batch(many, tmp / f"out-{workers}", workers, notebooks)
+            summary, _ = full_batch(many, tmp / f"out-{workers}", workers, notebooks, args.execute)
             seconds = summary.batch.seconds
             rates[workers] = batch / seconds
+            checks = autograde_checks_only(
+                many, tmp / f"checks-same-{workers}", workers=workers, progress=False
+            )
             print(
                 f"{batch} submissions, {workers} worker(s): {seconds:.1f} s, "
                 f"{rates[workers] * 3600:.1f} submissions/hour; {TARGET} submissions "
-                f"extrapolated: {TARGET / rates[workers] / 60:.1f} min (+ set-up)"
+                f"extrapolated: {TARGET / rates[workers] / 60:.1f} min (+ set-up); "
+                f"--checks-only on the same batch {checks.seconds:.1f} s, ratio "
+                f"{seconds / checks.seconds:.1f}x"
             )
         print(
             f"speed-up of 2 workers: {rates[2] / rates[1]:.2f}x "

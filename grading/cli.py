@@ -65,7 +65,7 @@ def _autograde(args):
             shard=args.shard,
         )
     else:
-        from grading.nbgrader.autograde import autograde, describe_isolation
+        from grading.nbgrader.autograde import autograde, describe_notebooks
 
         from .errors import GradingError
 
@@ -83,10 +83,11 @@ def _autograde(args):
             isolation=args.isolation,
             limits=_limits(args),
             shard=args.shard,
+            execute=args.execute,
         )
         summary = full.batch
         print(f"nbgrader course (formgrader, gradebook): {full.course}")
-        print(f"notebook kernel isolation: {describe_isolation(full.kernel_isolation)}")
+        print(describe_notebooks(full))
     failed = f", {len(summary.failed)} not graded" if summary.failed else ""
     print(
         f"graded {len(summary.graded)} submission(s){failed} in {summary.seconds:.0f} s; "
@@ -209,6 +210,12 @@ def build_parser():
         "--checks-only",
         action="store_true",
         help="the hardened grader alone (no notebook execution)",
+    )
+    autograde.add_argument(
+        "--execute",
+        action="store_true",
+        help="run every notebook again in a confined kernel (minutes per submission; figures "
+        "kept as images, tampering flagged) instead of recording them as submitted",
     )
     autograde.add_argument("--workers", type=_positive, default=1, help="parallel workers")
     autograde.add_argument(

@@ -3,7 +3,8 @@
 1. build the student release from the source (``OUT/release``);
 2. make the four sample submissions of :mod:`grading.samples` (``OUT/submissions``);
 3. grade them with the full pipeline of :mod:`grading.nbgrader.autograde` (``OUT/grades``: results,
-   feedback, grades.csv and the nbgrader course);
+   feedback, grades.csv and the nbgrader course), the notebooks executed in the confined
+   kernel (``--execute``), so that the cheat's test cells can be caught passing there;
 4. print the grade table (student x notebook, score/max) and one verdict per sample:
    the reference gets full marks, the stub zero, the buggy one loses exactly the checks its
    bugs break, the cheat gains nothing and is flagged; and whether the gradebook holds the
@@ -26,7 +27,12 @@ from grading.errors import GradingError
 from grading.hardened.reports import is_written
 from grading.hardened.sandbox import Limits, describe_limits
 from grading.layout import REPO_ROOT, curriculum_rank
-from grading.nbgrader.autograde import AutogradeSummary, autograde, describe_isolation
+from grading.nbgrader.autograde import (
+    AutogradeSummary,
+    autograde,
+    describe_isolation,
+    describe_notebooks,
+)
 from grading.nbgrader.course import Course
 from grading.nbgrader.reconcile import FLAG, cell_scores, grade_id_of
 from grading.release.build import build_release
@@ -94,13 +100,14 @@ def run_demo(
             source_root=source_root,
             notebooks=notebooks,
             progress=progress,
+            execute=True,
         )
     echo(
         f"graded {len(summary.batch.graded)} submission(s) in {summary.batch.seconds:.0f} s "
         f"(set-up {summary.setup_seconds:.0f} s, {workers} worker(s))"
     )
     echo(f"hardened grader isolation: {describe_isolation(summary.isolation)}")
-    echo(f"notebook kernel isolation: {describe_isolation(summary.kernel_isolation)}")
+    echo(describe_notebooks(summary))
     echo(
         "limits in force for each submission:\n  " + describe_limits(Limits()).replace("\n", "\n  ")
     )

@@ -1,6 +1,19 @@
 """The full batch autograde: nbgrader autograde, the hardened grader, reconciliation, feedback.
 
     summary = autograde(Path("submissions"), Path("grades"), workers=2)
+    summary = autograde(Path("submissions"), Path("grades"), workers=2, execute=True)
+
+Two ways to put the notebooks into nbgrader, the scores the same in both (the hardened
+grader's):
+
+- recorded (the default): nbgrader records each notebook as the student handed it in, with
+  its own outputs and plots, for the formgrader and the feedback; nothing the student wrote
+  runs outside the hardened grader, and the training cells are not run again. Seconds per
+  submission.
+- executed (``execute=True``, ``--execute``): nbgrader runs every notebook again, top to
+  bottom, in the confined kernel, with figures kept as images; a test cell that passes there
+  while its check fails outside (or the reverse) is flagged as possible tampering. Minutes
+  per submission.
 
 Once per batch, before the workers fork (:meth:`Pipeline.prepare`):
 
@@ -11,15 +24,16 @@ Once per batch, before the workers fork (:meth:`Pipeline.prepare`):
   :class:`grading.nbgrader.feedback.RedactHidden`;
 - the embedded dataset, generated once and copied into every kernel's sandbox;
 - the hardened :class:`~grading.hardened.Grader` with every reference output computed;
-- the isolation level of the kernels (the strongest that works here, as for the grader).
+- when notebooks are executed, the isolation level of their kernels (the strongest that
+  works here, as for the grader).
 
 Per submission, in a worker process (:meth:`Pipeline.grade_one`, a ``GradeOne`` hook of
 :func:`grading.hardened.batch.grade_batch`, which unpacks a private copy of the submission first):
 
 1. the hardened grader scores every check of the course's notebooks (authoritative);
-2. a private copy of the course grades the submission with ``nbgrader autograde``;
-3. :func:`grading.nbgrader.reconcile.reconcile` writes the hardened scores into that gradebook and
-   flags every disagreement with the kernel;
+2. a private copy of the course records (or executes) the submission with ``nbgrader autograde``;
+3. :func:`grading.nbgrader.reconcile.reconcile` writes the hardened scores into that gradebook and,
+   when the notebooks were executed, flags every disagreement with the kernel;
 4. ``nbgrader generate_feedback``; the HTML goes to ``OUT/<student>/feedback/`` once
    :func:`grading.nbgrader.feedback.collect_feedback` finds no hidden test text in it;
 5. the student's grades and files are merged into the batch course, under a lock.
@@ -70,6 +84,21 @@ FEEDBACK_FOLDER = "feedback"
 # budget, so a submission whose notebooks run too long keeps its hardened scores, with the
 # reason, instead of losing the whole child.
 NBGRADER_BUDGET_S = 2700
+RECORD_BUDGET_S = 600  # recording runs no student code: the notebooks' size is all it costs
+# nbgrader's autograde without ClearOutput and Execute: the submission's own outputs are kept
+# and scored as they are (the hardened scores replace those scores in reconcile).
+RECORD_CONFIG_LINES = (
+    "# Notebooks are recorded as submitted, with their own outputs, not run again.",
+    "from nbconvert.preprocessors import ClearMetadataPreprocessor",
+    "from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, "
+    "DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, "
+    "SaveAutoGrades)",
+    "c.Autograde.sanitize_preprocessors = [DeduplicateIds, OverwriteKernelspec, "
+    "OverwriteCells, CheckCellMetadata]",
+    "c.Autograde.autograde_preprocessors = [IgnorePattern, ClearMetadataPreprocessor, "
+    "LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]",
+)
+NOT_RUN = "not run"  # the kernel isolation of a batch that records the notebooks
 SLACK_S = 600  # feedback, merge, copies: what a submission's child does besides the two graders
 DEFAULT_DATA = "embedded"
 # Lines of nbgrader's log that say what went wrong: the exception a traceback ends with
@@ -80,13 +109,18 @@ _LOGGED = re.compile(r"\| ERROR\] ")
 
 @dataclass
 class AutogradeSummary:
-    """What a full batch did: the batch summary, where the course is, how code was confined."""
+    """What a full batch did: the batch summary, where the course is, how code was confined
+    (``kernel_isolation`` is :data:`NOT_RUN` when the notebooks were recorded)."""
 
     batch: BatchSummary
     course: Path
     isolation: str
     kernel_isolation: str
     setup_seconds: float
+
+    @property
+    def executed(self) -> bool:
+        return self.kernel_isolation != NOT_RUN
 
 
 @dataclass
@@ -121,11 +155,15 @@ class Pipeline:
     out: Path
     course: Course
     grader: Grader
-    kernel_path: Path
+    kernel_path: Path | None  # None: the notebooks are recorded, not executed
     kernel_isolation: str
     hidden: set[str]
     limits: Limits = field(default_factory=Limits)
     data_source: str = DEFAULT_DATA
+
+    @property
+    def executed(self) -> bool:
+        return self.kernel_path is not None
 
     @classmethod
     def prepare(
@@ -137,8 +175,10 @@ class Pipeline:
         notebooks: Iterable[str] | None = None,
         isolation: str | None = None,
         limits: Limits = Limits(),
+        execute: bool = False,
     ) -> Pipeline:
-        """Build (or reopen) the course in ``out``, and the shared parts in ``work``."""
+        """Build (or reopen) the course in ``out``, and the shared parts in ``work``; the
+        dataset and the confined kernel only when the notebooks are to be ``execute``d."""
         out, work = Path(out).resolve(), Path(work).resolve()
         work.mkdir(parents=True, exist_ok=True)
         work.chmod(0o700)
@@ -151,24 +191,26 @@ class Pipeline:
             checks=_checks_of(names),
         )
         grader.warm()
-        data = work / "data"
-        from assignment import embedded_cifar
+        kernel_path, kernel_isolation = None, NOT_RUN
+        if execute:
+            data = work / "data"
+            from assignment import embedded_cifar
 
-        embedded_cifar.generate(data / DEFAULT_DATA)
-        kernel_isolation = detect_isolation(
-            isolation,
-            protect=(
-                course.gradebook,
-                *(Path(source_root) / rel for rel in grader.trusted.student_names),
-            ),
-        )
-        kernel_path = kernel.install_kernel_spec(
-            work / "jupyter",
-            isolation=kernel_isolation,
-            data=data,
-            hide=(Path(source_root).resolve(), work, out),
-            wall_s=NBGRADER_BUDGET_S,
-        )
+            embedded_cifar.generate(data / DEFAULT_DATA)
+            kernel_isolation = detect_isolation(
+                isolation,
+                protect=(
+                    course.gradebook,
+                    *(Path(source_root) / rel for rel in grader.trusted.student_names),
+                ),
+            )
+            kernel_path = kernel.install_kernel_spec(
+                work / "jupyter",
+                isolation=kernel_isolation,
+                data=data,
+                hide=(Path(source_root).resolve(), work, out),
+                wall_s=NBGRADER_BUDGET_S,
+            )
         hidden = feedback.hidden_lines(sorted(course.source_dir.glob("*.ipynb")))
         return cls(
             out,
@@ -190,9 +232,15 @@ class Pipeline:
         hardened = self.grader.grade(root, limits=self.limits)
         notebooks = self._nbgrader_pass(student, root, Path(scratch), hardened.results)
         results = notebooks.results
-        output = [
-            f"Notebooks ran in nbgrader, in a kernel with isolation: {self.kernel_isolation}."
-        ]
+        if self.executed:
+            output = [
+                f"Notebooks ran in nbgrader, in a kernel with isolation: {self.kernel_isolation}."
+            ]
+        else:
+            output = [
+                "Notebooks recorded in nbgrader as submitted, with their own outputs, for "
+                "review; the scores come from the checks, not from those outputs."
+            ]
         flagged = [r.name for r in results if r.flagged]
         if flagged:
             output.append("Flagged for review (possible tampering): " + ", ".join(flagged) + ".")
@@ -219,9 +267,8 @@ class Pipeline:
         )
         try:
             check_student_id(student)
-            course = private_copy(
-                self.course, scratch / "course", extra=[kernel.socket_config_line(runtime)]
-            )
+            extra = [kernel.socket_config_line(runtime)] if self.executed else RECORD_CONFIG_LINES
+            course = private_copy(self.course, scratch / "course", extra=extra)
             course.add_submission(student, root)
             unusable = unusable_notebooks(course, student)
             done.altered = locked_cells.restore_folder(
@@ -233,13 +280,15 @@ class Pipeline:
                 "its functions are graded outside the notebook"
                 for name, why in unusable.items()
             ]
+            budget = NBGRADER_BUDGET_S if self.executed else RECORD_BUDGET_S
             with self._environment(runtime):
-                done.attempt(
-                    "nbgrader autograde", course.autograde, student, timeout=NBGRADER_BUDGET_S
-                )
+                done.attempt("nbgrader autograde", course.autograde, student, timeout=budget)
                 for folder in ("submitted", "autograded"):
                     done.notes += cap_notebook_files(course.root / folder / student)
-                reconciled = reconcile(course, student, results, not_run=unusable)
+                # Recorded outputs are the student's own, possibly older than the code: no
+                # kernel verdict to hold the checks against.
+                not_run = set(unusable) if self.executed else self._notebooks()
+                reconciled = reconcile(course, student, results, not_run=not_run)
                 done.results, done.notes = reconciled.results, done.notes + reconciled.notes
                 if reconciled.cells:
                     done.attempt(
@@ -262,10 +311,14 @@ class Pipeline:
             shutil.rmtree(runtime, ignore_errors=True)
         return done
 
+    def _notebooks(self) -> set[str]:
+        return {p.stem for p in self.course.source_dir.glob("*.ipynb")}
+
     def _environment(self, runtime: Path):
         """The environment nbgrader and its kernels run in, for the duration of a step."""
+        kernels = {"JUPYTER_PATH": str(self.kernel_path)} if self.executed else {}
         return environment(
-            JUPYTER_PATH=str(self.kernel_path),
+            **kernels,
             JUPYTER_RUNTIME_DIR=str(runtime),
             ASSIGNMENT_DATA=self.data_source,
             MPLBACKEND="Agg",
@@ -286,9 +339,12 @@ def autograde(
     limits: Limits = Limits(),
     shard: tuple[int, int] | None = None,
     progress: bool = True,
+    execute: bool = False,
 ) -> AutogradeSummary:
     """The full pipeline over a folder of submissions (``python -m grading autograde``), or
     the slice ``shard`` of them (see :func:`grading.hardened.batch.grade_batch`).
+    ``execute`` runs the notebooks again in nbgrader (``--execute``) rather than recording
+    them as submitted (see the module docstring).
 
     Writes ``out/<student>/results.json``, ``out/<student>/feedback/*.html``,
     ``out/<student>/grading.log``, ``out/grades.csv``, ``out/summary.csv`` and the course
@@ -309,6 +365,7 @@ def autograde(
             notebooks=notebooks,
             isolation=isolation,
             limits=limits,
+            execute=execute,
         )
         setup = time.monotonic() - start
         batch = grade_batch(
@@ -318,7 +375,9 @@ def autograde(
             workers=workers,
             work=Path(work) / "submissions",
             checks=pipeline.grader.checks,
-            timeout_s=limits.submission_s + NBGRADER_BUDGET_S + SLACK_S,
+            timeout_s=limits.submission_s
+            + (NBGRADER_BUDGET_S if execute else RECORD_BUDGET_S)
+            + SLACK_S,
             shard=shard,
             progress=progress,
         )
@@ -330,6 +389,18 @@ def autograde(
 def describe_isolation(isolation: str) -> str:
     """``isolation`` with the sentence that says what it means."""
     return f"{isolation} ({DESCRIPTIONS[level_of(isolation)]})"
+
+
+def describe_notebooks(summary: AutogradeSummary) -> str:
+    """How the batch put the notebooks into nbgrader, in one line."""
+    if summary.executed:
+        return (
+            f"notebooks executed, kernel isolation: {describe_isolation(summary.kernel_isolation)}"
+        )
+    return (
+        "notebooks recorded as submitted, with their own outputs and plots "
+        "(not run again; --execute runs them in a confined kernel)"
+    )
 
 
 # -- helpers -----------------------------------------------------------------------------------

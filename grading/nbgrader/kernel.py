@@ -42,6 +42,9 @@ CONFIG_LINES = (
 )
 # Passed on from nbgrader's environment to the kernel (the sandbox starts from an empty one).
 FORWARDED_ENV = ("ASSIGNMENT_DATA",)
+# The sandbox runs matplotlib headless (Agg), which shows nothing; in a notebook the figures
+# belong in the outputs, as images, for the formgrader and the feedback.
+INLINE_FIGURES = "MPLBACKEND=module://matplotlib_inline.backend_inline"
 
 
 def socket_config_line(folder: Path) -> str:
@@ -148,7 +151,7 @@ def launch(args: argparse.Namespace) -> int:
                 link.unlink(missing_ok=True)
                 link.symlink_to(box.out / f"kernel-{link.name.rsplit('-', 1)[1]}")
             env = [f"{name}={os.environ[name]}" for name in FORWARDED_ENV if name in os.environ]
-            env.append(f"FONTCONFIG_FILE={box.path(FONTS_CONF)}")
+            env += [f"FONTCONFIG_FILE={box.path(FONTS_CONF)}", INLINE_FIGURES]
             if args.data is not None:
                 env.append(f"ASSIGNMENT_DATASETS_DIR={box.path(DATASETS)}")
             run = box.run(

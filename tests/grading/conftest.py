@@ -80,7 +80,8 @@ def _alter_metadata(path: Path) -> None:
 @pytest.fixture(scope="session")
 def full_batch(sample_dirs, tmp_path_factory) -> FullBatch:
     """The full pipeline over the samples, the reference a second time, a broken zip and a
-    reference whose notebook is not JSON, with two workers, on one notebook."""
+    reference whose notebook is not JSON, with two workers, on one notebook, the notebooks
+    executed in the confined kernel (``--execute``)."""
     from grading.nbgrader.autograde import autograde
 
     if NOTEBOOK is None:
@@ -96,5 +97,7 @@ def full_batch(sample_dirs, tmp_path_factory) -> FullBatch:
     shutil.copytree(sample_dirs["reference"], submissions / "altered")
     _alter_metadata(submissions / "altered" / f"{NOTEBOOK}.ipynb")
     before = tree_digest(submissions)
-    summary = autograde(submissions, base / "out", workers=2, notebooks=[NOTEBOOK], progress=False)
+    summary = autograde(
+        submissions, base / "out", workers=2, notebooks=[NOTEBOOK], progress=False, execute=True
+    )
     return FullBatch(submissions, base / "out", summary, before, NOTEBOOK)

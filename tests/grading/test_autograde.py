@@ -1,5 +1,6 @@
-"""Tests of grading/nbgrader/autograde.py: the full pipeline (nbgrader in a confined kernel,
-hardened grader, reconciliation, feedback) on the real source.
+"""Tests of grading/nbgrader/autograde.py: the full pipeline with ``--execute`` (nbgrader in a
+confined kernel, hardened grader, reconciliation, feedback) on the real source; the default,
+which records the notebooks, is tested in test_recorded.py.
 
 The slow tests share one batch (``full_batch`` in conftest.py): the four samples, the
 reference a second time, a reference with a notebook that is not JSON and a broken zip,
@@ -181,6 +182,27 @@ def test_kernel_isolation_is_reported(full_batch):
     """Does results.json say how the notebook kernel was confined?"""
     isolation = full_batch.summary.kernel_isolation
     assert f"kernel with isolation: {isolation}" in results(full_batch, "reference")["output"]
+
+
+@pytest.mark.slow
+def test_executed_notebooks_keep_their_figures(full_batch):
+    """Does the executed notebook hold its plots as images, in the formgrader's copy and in
+    the feedback page?"""
+    import nbformat
+
+    course = Course(full_batch.out / COURSE_FOLDER)
+    path = course.autograded_dir("reference") / f"{full_batch.notebook}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    images = [
+        output
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
+    assert images, "the kernel ran with a backend that shows no figures"
+    page = full_batch.out / "reference" / "feedback" / f"{full_batch.notebook}.html"
+    assert "data:image/png;base64," in page.read_text()
 
 
 @pytest.mark.slow
