@@ -72,7 +72,7 @@ def main(argv=None):
     )
     print(
         f"projected CIFAR-10 epoch (49,000 images): {49000 / (images / per_epoch):.0f} s; "
-        f"10 epochs {10 * 49000 / (images / per_epoch) / 60:.1f} min"
+        f"the notebook's 8 epochs {8 * 49000 / (images / per_epoch) / 60:.1f} min"
     )
     return 0
 
