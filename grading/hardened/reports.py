@@ -49,6 +49,9 @@ __all__ = [
     "merge_grade_rows",
     "read_grades_csv",
     "summary_table",
+    "refresh_written",
+    "total_line",
+    "written_lines",
     "written_rows",
     "written_text",
     "write_grade_tables",
@@ -76,12 +79,8 @@ def results_json(
         f"Code: {score} of {code} points.",
     ]
     if written:
-        pending = sum(q.points for q in written)
-        lines += [
-            written_text(written),
-            f"Total so far: {score} of {as_points(code + pending)} points "
-            f"({as_points(pending)} points still to grade by hand).",
-        ]
+        rows = written_rows("", written)
+        lines += [*written_lines(rows), total_line(rows, score, code)]
     return {
         "score": score,
         "output": "\n".join([*lines, *([output] if output else [])]),
@@ -101,16 +100,61 @@ def results_json(
 
 def written_text(written: Iterable[WrittenQuestion]) -> str:
     """How many written questions, worth how many points, are graded by hand; one line each."""
-    written = list(written)
-    if not written:
-        return ""
-    count, points = len(written), as_points(sum(q.points for q in written))
+    return "\n".join(written_lines(written_rows("", written)))
+
+
+def written_lines(rows: Iterable[Mapping]) -> list[str]:
+    """The written questions of grades.csv ``rows`` (pending or graded): how many, worth how
+    many points, then one line each with its state."""
+    rows = list(rows)
+    if not rows:
+        return []
+    points = as_points(sum(float(r["max_score"]) for r in rows))
+    graded = sum(r["status"] == GRADED for r in rows)
     lines = [
-        f"Written answers: {count} question{'s' * (count != 1)} worth {points} points, "
-        f"graded by hand ({PENDING}):"
+        f"Written answers: {len(rows)} question{'s' * (len(rows) != 1)} worth {points} "
+        f"points, graded by hand ({f'{graded} of {len(rows)} {GRADED}' if graded else PENDING}):"
     ]
-    lines += [f"  {q.notebook}.ipynb {q.grade_id}: {as_points(q.points)} points" for q in written]
-    return "\n".join(lines)
+    for r in rows:
+        state = (
+            f"{as_points(r['score'])} of {as_points(r['max_score'])} points, {GRADED}"
+            if r["status"] == GRADED
+            else f"{as_points(r['max_score'])} points, {PENDING}"
+        )
+        lines.append(f"  {r['notebook']}.ipynb {r['check']}: {state}")
+    return lines
+
+
+def total_line(rows: Iterable[Mapping], code_score: float, code_max: float) -> str:
+    """The total of the code's score and the written rows graded so far, out of everything."""
+    rows = list(rows)
+    graded = sum(float(r["score"]) for r in rows if r["status"] == GRADED)
+    pending = sum(float(r["max_score"]) for r in rows if r["status"] == PENDING)
+    top = as_points(code_max + sum(float(r["max_score"]) for r in rows))
+    total = f"{as_points(code_score + graded)} of {top} points"
+    if pending:
+        return f"Total so far: {total} ({as_points(pending)} points still to grade by hand)."
+    return f"Total: {total}."
+
+
+def refresh_written(path: Path, rows: Iterable[Mapping]) -> Path:
+    """Rewrite the written answers' lines of the results.json at ``path`` from the student's
+    written rows of grades.csv (after an export), so that its total is the tables'. The
+    code's score and tests stay as they are."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    code_max = sum(float(t.get("max_score", 0)) for t in data["tests"])
+    lines = data["output"].split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("Written answers: ")), None)
+    end = next(
+        (i for i, line in enumerate(lines) if line.startswith(("Total so far: ", "Total: "))),
+        None,
+    )
+    rows = list(rows)
+    block = [*written_lines(rows), total_line(rows, float(data["score"]), code_max)]
+    if start is None or end is None or end < start:
+        start, end = 2, 1  # an older file without the block: it goes after the code's line
+    data["output"] = "\n".join(lines[:start] + block + lines[end + 1 :])
+    return write_text_atomically(Path(path), json.dumps(data, indent=2) + "\n")
 
 
 def write_results_json(

@@ -9,8 +9,9 @@ the answers in the formgrader, which keeps the score in nbgrader's gradebook as 
 ``manual_score`` of the student's grade of that cell (the cell's grade_id is the row's
 ``check``). Export reads those scores and rewrites ``OUT/grades.csv`` and
 ``OUT/summary.csv``: a written row with a score becomes ``graded`` with it, one without
-stays pending. An answer left as released scores 0 in nbgrader's autograde and asks for no
-hand grading; it becomes ``graded`` with that 0, which the formgrader can still change.
+stays pending; each student's ``results.json`` then lists the same states and total. An
+answer left as released scores 0 in nbgrader's autograde and asks for no hand grading; it
+becomes ``graded`` with that 0, which the formgrader can still change.
 
 The rows of the checks are never touched: the hardened scores stand (they are in the
 gradebook too, reconciled by :mod:`grading.nbgrader.reconcile`, so the gradebook's total of
@@ -33,6 +34,7 @@ from grading.hardened.reports import (
     is_written,
     merge_grade_rows,
     read_grades_csv,
+    refresh_written,
     write_grade_tables,
 )
 from grading.nbgrader.autograde import COURSE_FOLDER
@@ -92,6 +94,10 @@ def export_grades(grades: Path, course: Path | None = None) -> ExportSummary:
             + (" ..." if len(unknown) > 10 else "")
         )
     summary.csv = write_grade_tables(grades, merge_grade_rows(rows, updated))
+    for student, mine in updated.items():
+        results = grades / student / "results.json"
+        if results.is_file():
+            refresh_written(results, [row for row in mine if is_written(row)])
     return summary
 
 

@@ -219,6 +219,22 @@ def test_export_brings_in_the_formgraders_scores(graded, capsys):
     assert float(summary["ada"]["total"]) == POINTS + 1.5
     assert float(summary["ada"]["pending"]) == WRITTEN_POINTS - WRITTEN[0].points
     assert float(summary["ada"]["max"]) == POINTS + WRITTEN_POINTS
+    # results.json says the same: the graded answer with its score, the same total.
+    ada_json = json.loads((out / "ada" / "results.json").read_text())
+    assert ada_json["score"] == POINTS, "results.json's score stays the code's"
+    output = ada_json["output"]
+    assert (
+        f"{NOTEBOOK}.ipynb {WRITTEN[0].grade_id}: 1.5 of {WRITTEN[0].points:g} points, graded"
+        in output
+    )
+    assert (
+        f"{NOTEBOOK}.ipynb {WRITTEN[1].grade_id}: {WRITTEN[1].points:g} points, pending" in output
+    )
+    assert (
+        f"Total so far: {float(summary['ada']['total']):g} of {POINTS + WRITTEN_POINTS:g} points "
+        f"({float(summary['ada']['pending']):g} points still to grade by hand)."
+    ) in output
+    assert output.count("Written answers:") == 1 and output.count("Total so far:") == 1
 
 
 def test_export_again_gives_the_same_tables_and_follows_a_changed_score(graded):
