@@ -39,15 +39,23 @@ def _release(args):
 
 def _check(args):
     from grading.hardened.batch import check_one
-    from grading.hardened.reports import render_table, results_json
+    from grading.hardened.reports import render_table, results_json, written_text
+    from grading.layout import NOTEBOOKS, REPO_ROOT
+    from grading.release.notebook_transforms import written_questions
 
     report = check_one(
         args.submission, limits=_limits(args), isolation=args.isolation, checks=args.only
     )
+    # As in a batch: the written questions of the notebooks graded, pending a grader.
+    notebooks = {r.notebook for r in report.results}
+    written = [] if args.only else written_questions(REPO_ROOT / NOTEBOOKS, notebooks)
     if args.json:
-        print(json.dumps(results_json(report.results, report.isolation), indent=2))
+        data = results_json(report.results, report.isolation, written=written)
+        print(json.dumps(data, indent=2))
     else:
         print(render_table(report.results, report.isolation))
+        if written:
+            print("\n" + written_text(written))
     return 0
 
 

@@ -61,6 +61,16 @@ def test_check_json_is_results_json(submissions, capsys):
     ]
 
 
+def test_check_of_everything_lists_the_written_answers_pending(submissions, capsys):
+    """Does `check --json` without --only say, as a batch's results.json does, which written
+    answers wait for a grader and the total so far?"""
+    _, folder = submissions
+    written = written_questions(REPO_ROOT / NOTEBOOKS)
+    assert main(["check", str(folder / "bo"), "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)["output"]
+    assert f"Written answers: {len(written)} questions" in output and "Total so far: 0 of" in output
+
+
 def test_autograde_checks_only_writes_every_students_results(submissions, tmp_path, capsys):
     """Does `autograde --checks-only --workers 2` write results.json per student and
     grades.csv, with the broken zip graded 0 with its reason and the others intact?"""
