@@ -27,6 +27,19 @@ The traps of nbgrader 0.9.6 this config closes, each measured by tests/grading/t
   nbgrader opens it (SQLite gives its journal the same mode) and the course root is 0700.
   This keeps out other users only: a kernel running as the same user can still read it,
   which is why the authoritative score comes from the hardened grader.
+
+The config names no absolute path of the course: its root is the folder the config file is
+in (traitlets gives a Python config file its own ``__file__``), so the course, or the grade
+folder holding it, can be moved or copied as a whole and the formgrader opened there.
+
+Autograde runs only through :meth:`Course.nbgrader`, which sets :data:`PIPELINE_ENV`.
+Anywhere else (formgrader's Autograde button, a bare ``nbgrader autograde``) it would run
+the notebooks without the pipeline's confined kernel and hardened scores, and nbgrader
+deletes a student's autograded notebooks before it starts grading, and again when grading
+fails. The config therefore gives ``Autograde`` an exporter that refuses to be built: nbgrader
+builds it in ``start()`` before touching any notebook, and the refusal (:data:`AUTOGRADE_REFUSED`)
+reaches the formgrader's error window through nbgrader's log. Manual grading, feedback and
+export do not use that exporter.
 """
 
 from __future__ import annotations
@@ -51,6 +64,42 @@ WARNING_PATTERN = r"(?m)^.+:\d+: \w*Warning: "
 NBGRADER_TIMEOUT = 3600
 # A student id is a folder name and, for `nbgrader --student`, a glob: keep it plain.
 STUDENT_ID = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_.@-]*")
+# Set by Course.nbgrader for the nbgrader it runs; the config refuses Autograde without it.
+PIPELINE_ENV = "GRADING_NBGRADER_PIPELINE"
+# What the formgrader's Autograde button says ({out}: the grade folder holding the course).
+AUTOGRADE_REFUSED = (
+    "Autograde is disabled here and nothing was changed: nbgrader alone has neither the "
+    "confined kernel nor the hardened grader's scores, so regrade with "
+    "`python -m grading autograde SUBMISSIONS --out {out}`, where SUBMISSIONS holds the "
+    "submissions to grade again (the other students are kept)."
+)
+# The config's first settings: the course is the folder of the config file.
+ROOT_LINES = (
+    "import os as _os",
+    "# The course is the folder of this file, wherever the folder is moved.",
+    "_root = _os.path.dirname(_os.path.abspath(__file__))",
+    "c.CourseDirectory.root = _root",
+    "c.CourseDirectory.db_url = 'sqlite:///' + _os.path.join(_root, 'gradebook.db')",
+)
+# Autograde outside Course.nbgrader stops in Autograde.start(), which builds the exporter
+# before nbgrader removes anything (see the module docstring).
+REFUSAL_LINES = (
+    "# Autograde runs only through grading.nbgrader.course.Course.nbgrader: the formgrader's",
+    "# button and a bare `nbgrader autograde` stop before nbgrader deletes any notebook.",
+    f"if _os.environ.get({PIPELINE_ENV!r}) != '1':",
+    "    from nbconvert.exporters import Exporter as _Exporter",
+    "    from nbgrader.converters.base import NbGraderException as _NbGraderException",
+    "",
+    f"    _refused = {AUTOGRADE_REFUSED!r}.format(out=_os.path.dirname(_root))",
+    "",
+    "    class _AutogradeDisabled(_Exporter):",
+    "        def __init__(self, *args, parent=None, **kwargs):",
+    "            if parent is not None:",
+    "                parent.log.error(_refused)",
+    "            raise _NbGraderException(_refused)",
+    "",
+    "    c.Autograde.exporter_class = _AutogradeDisabled",
+)
 
 
 class Course:
@@ -140,18 +189,48 @@ class Course:
         self.config_file.write_text(config_text(self, sorted(student_files), timeout, extra))
         return self.config_file
 
+    def rewrite_config(self, *, extra: Sequence[str] = ()) -> Path:
+        """Write ``nbgrader_config.py`` again in the current form with ``extra`` lines, keeping
+        the student files and cell timeout that the present one sets (a config written by an
+        older version, with absolute paths, included); the path written."""
+        from traitlets.config.loader import PyFileConfigLoader  # needed only here
+
+        try:
+            config = PyFileConfigLoader(self.config_file.name, path=str(self.root)).load_config()
+        except Exception as error:  # noqa: BLE001 - any reason to be unreadable is reported
+            raise CourseError(
+                self.config_file,
+                None,
+                "rewrite_config: expected a readable nbgrader config, got "
+                f"{type(error).__name__}: {error}",
+            ) from None
+        return self.write_config(
+            student_files=config.Autograde.get("exclude_overwriting", {}).get(self.assignment, []),
+            timeout=config.Execute.get("timeout", CELL_TIMEOUT),
+            extra=extra,
+        )
+
+    def config_is_portable(self) -> bool:
+        """Whether the config names its own folder as the course (see :data:`ROOT_LINES`)."""
+        if not self.config_file.is_file():
+            return False
+        lines = self.config_file.read_text(encoding="utf-8").splitlines()
+        return all(line in lines for line in ROOT_LINES)
+
     def nbgrader(self, *args: str, timeout: int = NBGRADER_TIMEOUT) -> str:
         """Run ``python -m nbgrader ARGS`` in the course root; its log, or a CourseError.
 
         The environment drops PYTHONPATH, so that a kernel nbgrader starts cannot pick up
-        the instructor's tree by accident, and points JUPYTER_CONFIG_DIR into the course,
-        so that a ``~/.jupyter/nbgrader_config.py`` cannot change how this course grades.
+        the instructor's tree by accident, points JUPYTER_CONFIG_DIR into the course,
+        so that a ``~/.jupyter/nbgrader_config.py`` cannot change how this course grades,
+        and sets :data:`PIPELINE_ENV`, without which the config refuses ``autograde``.
         """
         env = dict(
             os.environ,
             JUPYTER_CONFIG_DIR=str(self.root / ".jupyter"),
             PATH=_path_with_scripts(os.environ.get("PATH", "")),
         )
+        env[PIPELINE_ENV] = "1"
         env.pop("PYTHONPATH", None)
         try:
             done = subprocess.run(
@@ -236,15 +315,15 @@ def config_text(
             "# Written by grading.nbgrader.course: rebuild it with Course.write_config rather "
             "than editing.",
             "c = get_config()  # noqa: F821 (nbgrader provides it)",
-            f"c.CourseDirectory.root = {str(course.root)!r}",
+            *ROOT_LINES,
             f"c.CourseDirectory.course_id = {COURSE_ID!r}",
-            f"c.CourseDirectory.db_url = {course.db_url!r}",
             "# nbgrader copies every source file over the submission except these.",
             f"c.Autograde.exclude_overwriting = {{{course.assignment!r}: {list(student_files)!r}}}",
             f"c.Execute.timeout = {timeout}",
             "# A numpy warning on stderr must not zero a graded cell.",
             "c.IgnorePattern.enabled = True",
             f"c.IgnorePattern.pattern = {WARNING_PATTERN!r}",
+            *REFUSAL_LINES,
             *extra,
             "",
         ]

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import nbformat
 
-from grading.errors import GradingError, ReleaseError
+from grading.errors import CourseError, GradingError, ReleaseError
 from grading.layout import REPO_ROOT, select_notebooks
 from grading.nbgrader import feedback, kernel
 from grading.nbgrader.course import CELL_TIMEOUT, COURSE_ID, Course, register
@@ -64,7 +64,10 @@ def open_course(
 ) -> Course:
     """The course at ``root``: reopened when a gradebook is there, else built from the source.
 
-    A reopened course keeps its notebooks (``notebooks`` must then be absent or the same).
+    A reopened course keeps its notebooks (``notebooks`` must then be absent or the same),
+    gradebook, student files and cell timeout; its config is written again in the current
+    form, so that a course written by an older version (absolute paths, Autograde not
+    guarded) is brought up to date and feedback finds its preprocessor in ``REPO_ROOT``.
     """
     course = Course(root)
     extra = [*kernel.CONFIG_LINES, *feedback.config_lines()]
@@ -79,20 +82,29 @@ def open_course(
                     f"autograde: this course grades {have}, not "
                     f"{asked}; use another output folder for other notebooks",
                 )
+        course.rewrite_config(extra=extra)
         return course
     return build_course(source_root, root, notebooks=notebooks, extra_config=extra)
 
 
 def private_copy(course: Course, root: Path, *, extra: Iterable[str] = ()) -> Course:
     """A copy of ``course`` (config, source, gradebook) at ``root`` for one worker, with
-    ``extra`` config lines."""
+    ``extra`` config lines. The config is copied as it is: it names its own folder as the
+    course, so the copy grades into its own gradebook."""
+    if not course.config_is_portable():
+        raise CourseError(
+            course.config_file,
+            None,
+            "private_copy: expected a config that names its own folder as the course, got "
+            "one with fixed paths (reopen the course with open_course to rewrite it)",
+        )
     root = Path(root).resolve()
     root.mkdir(parents=True)
     root.chmod(0o700)
     shutil.copytree(course.root / "source", root / "source", symlinks=True)
     shutil.copyfile(course.gradebook, root / "gradebook.db")
     config = course.config_file.read_text(encoding="utf-8")
-    config = config.replace(str(course.root), str(root)) + "".join(f"{line}\n" for line in extra)
+    config += "".join(f"{line}\n" for line in extra)
     (root / course.config_file.name).write_text(config, encoding="utf-8")
     copy = Course(root, course.assignment)
     copy.secure_gradebook()
