@@ -241,11 +241,17 @@ def fake_course(tmp_path_factory):
 
 @pytest.mark.slow
 def test_private_copy_points_at_itself(fake_course):
-    """Does a private copy's config name its own root and gradebook, not the original's?"""
+    """Does a private copy's config make its own folder the course, with its own gradebook,
+    and never name the original?"""
+    from traitlets.config.loader import PyFileConfigLoader
+
     _, course, copies = fake_course
-    text = copies["ada"].config_file.read_text()
-    assert str(copies["ada"].root) in text and str(course.root) not in text
-    assert copies["ada"].gradebook.stat().st_mode & 0o777 == 0o600
+    copy = copies["ada"]
+    assert str(course.root) not in copy.config_file.read_text()
+    config = PyFileConfigLoader(copy.config_file.name, path=str(copy.root)).load_config()
+    assert config.CourseDirectory.root == str(copy.root)
+    assert config.CourseDirectory.db_url == copy.db_url
+    assert copy.gradebook.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.slow
