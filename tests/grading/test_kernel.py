@@ -114,6 +114,8 @@ def test_strongest_kernel_cannot_read_the_gradebook_or_the_notebooks(tmp_path, s
     """At the strongest level here, does the kernel run the code without seeing the
     gradebook, the notebooks nbgrader restored the hidden tests into, or another uid?"""
     isolation = detect_isolation(None, protect=(secret,))
+    if level_of(isolation) == RLIMITS:
+        pytest.skip(f"{isolation}: no level that hides files works here (see the next test)")
     found = run_in_kernel(tmp_path, isolation, f"SECRET = {str(secret)!r}\n{PROBE}")
     assert found["secret"] in ("FileNotFoundError", "PermissionError")
     assert "Notebook.ipynb" not in found["cwd"] and "assignment" in found["cwd"]
