@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from grading.errors import ReleaseError
+from grading.layout import curriculum_rank
 from grading.release import setup_cell
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -43,11 +44,12 @@ def customize(
     release: Path, repo_url: str | None = None, branch: str = setup_cell.DEFAULT_BRANCH
 ) -> list[str]:
     """Set-up cells, badges and README links of the release at ``release``; the notebooks
-    changed, in order. A notebook without a set-up cell gets its badge only."""
+    changed, in the order students work through them. A notebook without a set-up cell gets
+    its badge only."""
     release = Path(release)
     source = setup_cell.render(repo_url, branch)
     changed, links = [], []
-    for path in sorted(release.glob("*.ipynb")):
+    for path in sorted(release.glob("*.ipynb"), key=lambda p: curriculum_rank(p.name)):
         nb = nbformat.read(path, as_version=4)
         before = nbformat.writes(nb)
         setup_cell.apply(nb, source)

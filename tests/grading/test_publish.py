@@ -19,7 +19,7 @@ URL = "https://github.com/my-course/assignment2.git"
 def _release(tmp_path):
     folder = tmp_path / "release"
     folder.mkdir()
-    for name in ("Dropout", "PyTorch"):
+    for name in ("Dropout", "FullyConnectedNets", "PyTorch"):
         nb = nbformat.v4.new_notebook(
             cells=[
                 nbformat.v4.new_markdown_cell(f"# {name}"),
@@ -47,7 +47,9 @@ def test_colab_url_of_github_addresses_only():
 
 def test_customize_writes_url_badge_and_readme_links(tmp_path):
     folder = _release(tmp_path)
-    assert publish.customize(folder, URL, "spring") == ["Dropout.ipynb", "PyTorch.ipynb"]
+    # In the order students work through them, not the alphabet's.
+    order = ["FullyConnectedNets.ipynb", "Dropout.ipynb", "PyTorch.ipynb"]
+    assert publish.customize(folder, URL, "spring") == order
     nb = nbformat.read(folder / "Dropout.ipynb", as_version=4)
     assert nb.cells[1].source == setup_cell.render(URL, "spring")
     assert nb.cells[1].metadata["tags"] == ["setup"]
@@ -55,6 +57,8 @@ def test_customize_writes_url_badge_and_readme_links(tmp_path):
     assert nb.cells[0].source.startswith(badge) and nb.cells[0].source.endswith("# Dropout")
     readme = (folder / "README.md").read_text()
     assert publish.README_MARK not in readme and badge in readme
+    links = [line for line in readme.splitlines() if line.startswith("- ")]
+    assert [line.rsplit(" ", 1)[1] + ".ipynb" for line in links] == order
     # Run twice (a rebuilt release): still one badge.
     publish.customize(folder, URL, "spring")
     nb = nbformat.read(folder / "Dropout.ipynb", as_version=4)
