@@ -2,6 +2,7 @@
 on error (the traceback only with -v)."""
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -43,9 +44,12 @@ def _check(args):
     from grading.layout import NOTEBOOKS, REPO_ROOT
     from grading.release.notebook_transforms import written_questions
 
-    report = check_one(
-        args.submission, limits=_limits(args), isolation=args.isolation, checks=args.only
-    )
+    # With --json, stdout is the document alone: what the set-up prints (the data notice)
+    # goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        report = check_one(
+            args.submission, limits=_limits(args), isolation=args.isolation, checks=args.only
+        )
     # As in a batch: the written questions of the notebooks graded, pending a grader.
     notebooks = {r.notebook for r in report.results}
     written = [] if args.only else written_questions(REPO_ROOT / NOTEBOOKS, notebooks)

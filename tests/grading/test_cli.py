@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from assignment import data_utils
 from assignment.checks import CATALOGUE
 from grading.cli import main
 from grading.layout import NOTEBOOKS, REPO_ROOT
@@ -61,13 +62,17 @@ def test_check_json_is_results_json(submissions, capsys):
     ]
 
 
-def test_check_of_everything_lists_the_written_answers_pending(submissions, capsys):
+def test_check_of_everything_lists_the_written_answers_pending(submissions, capsys, monkeypatch):
     """Does `check --json` without --only say, as a batch's results.json does, which written
-    answers wait for a grader and the total so far?"""
+    answers wait for a grader and the total so far, with stdout the JSON alone although the
+    set-up prints its data notice?"""
     _, folder = submissions
     written = written_questions(REPO_ROOT / NOTEBOOKS)
+    monkeypatch.setattr(data_utils, "_announced", False)  # once per process: make it print
     assert main(["check", str(folder / "bo"), "--json"]) == 0
-    output = json.loads(capsys.readouterr().out)["output"]
+    captured = capsys.readouterr()
+    assert "get_CIFAR10_data:" in captured.err
+    output = json.loads(captured.out)["output"]
     assert f"Written answers: {len(written)} questions" in output and "Total so far: 0 of" in output
 
 
