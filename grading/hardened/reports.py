@@ -152,7 +152,9 @@ def refresh_written(path: Path, rows: Iterable[Mapping]) -> Path:
     rows = list(rows)
     block = [*written_lines(rows), total_line(rows, float(data["score"]), code_max)]
     if start is None or end is None or end < start:
-        start, end = 2, 1  # an older file without the block: it goes after the code's line
+        # A file without the block (written before it existed): it goes after the code's line.
+        code = next((i for i, line in enumerate(lines) if line.startswith("Code: ")), 0)
+        start, end = code + 1, code
     data["output"] = "\n".join(lines[:start] + block + lines[end + 1 :])
     return write_text_atomically(Path(path), json.dumps(data, indent=2) + "\n")
 

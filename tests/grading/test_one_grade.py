@@ -20,7 +20,13 @@ from assignment.checks import CATALOGUE, CaseOutcome, CheckResult
 from grading.cli import main
 from grading.errors import GradingError
 from grading.hardened.batch import autograde_checks_only
-from grading.hardened.reports import PENDING_MESSAGE, summary_table, written_rows
+from grading.hardened.reports import (
+    GRADED,
+    PENDING_MESSAGE,
+    refresh_written,
+    summary_table,
+    written_rows,
+)
 from grading.layout import NOTEBOOKS, REPO_ROOT
 from grading.nbgrader.course import ASSIGNMENT, COURSE_ID, Course, register
 from grading.nbgrader.export import GRADED_MESSAGE, UNANSWERED_MESSAGE, export_grades
@@ -305,3 +311,31 @@ def test_export_after_the_full_pipeline_agrees_with_its_gradebook(full_batch, tm
         mine = sum(float(r["score"]) for r in rows if r["student"] == student)
         assert totals[student] == pytest.approx(mine), student
         assert mine == pytest.approx(gradebook_score(course, student)), student
+
+
+def test_refresh_adds_the_written_block_to_a_results_json_without_one(tmp_path):
+    """A results.json written before it listed the written answers gets them after the code's
+    line, with the total, and keeps its other lines and its score."""
+    path = tmp_path / "results.json"
+    old = {
+        "score": 7,
+        "output": "Graded outside; isolation: rlimits.\nCode: 7 of 10 points.\nA note.",
+        "tests": [{"name": "a", "score": 7, "max_score": 10}],
+    }
+    path.write_text(json.dumps(old))
+    q1, q2 = WrittenQuestion("Dropout", "q1", 2), WrittenQuestion("Dropout", "q2", 3)
+    rows = written_rows("ada", [q1, q2])
+    rows[0].update(score=1.5, status=GRADED)
+    refresh_written(path, rows)
+    data = json.loads(path.read_text())
+    lines = data["output"].split("\n")
+    assert data["score"] == 7 and data["tests"] == old["tests"]
+    assert lines[:2] == old["output"].split("\n")[:2] and lines[-1] == "A note."
+    assert lines[2].startswith("Written answers: 2 questions worth 5 points")
+    assert lines[3] == "  Dropout.ipynb q1: 1.5 of 2 points, graded"
+    assert lines[5] == "Total so far: 8.5 of 15 points (3 points still to grade by hand)."
+    # Refreshed again once the last answer is graded: one block, the final total.
+    rows[1].update(score=3, status=GRADED)
+    refresh_written(path, rows)
+    output = json.loads(path.read_text())["output"]
+    assert output.count("Written answers:") == 1 and "Total: 11.5 of 15 points." in output
