@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
-from assignment import data_utils
 from assignment.checks import CATALOGUE
 from grading.cli import main
+from grading.hardened import batch
 from grading.layout import NOTEBOOKS, REPO_ROOT
 from grading.release.notebook_transforms import written_questions
 from grading.release.stage import stage_package
@@ -65,10 +65,16 @@ def test_check_json_is_results_json(submissions, capsys):
 def test_check_of_everything_lists_the_written_answers_pending(submissions, capsys, monkeypatch):
     """Does `check --json` without --only say, as a batch's results.json does, which written
     answers wait for a grader and the total so far, with stdout the JSON alone although the
-    set-up prints its data notice?"""
+    set-up prints (the data notice, printed once per process when the data is first read)?"""
     _, folder = submissions
     written = written_questions(REPO_ROOT / NOTEBOOKS)
-    monkeypatch.setattr(data_utils, "_announced", False)  # once per process: make it print
+    real_check_one = batch.check_one
+
+    def chatty_check_one(*args, **kwargs):
+        print("get_CIFAR10_data: a notice on stdout")
+        return real_check_one(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "check_one", chatty_check_one)
     assert main(["check", str(folder / "bo"), "--json"]) == 0
     captured = capsys.readouterr()
     assert "get_CIFAR10_data:" in captured.err
